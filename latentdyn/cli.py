@@ -1,0 +1,134 @@
+"""The ``latentdyn`` command line: parsing and error mapping only; the work is in the library.
+
+Every LatentdynError (bad option, missing or corrupt file, impossible config) becomes one line
+``Error: ...`` on stderr and exit code 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from latentdyn import __version__
+from latentdyn.errors import LatentdynError
+from latentdyn.options import fps_option, progress_option, seed_option, set_option, workers_option
+
+
+class _Group(click.Group):
+    """A click group that turns the library's errors into a one-line message and exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except LatentdynError as e:
+            click.echo(f"Error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted: unfinished output files were removed.", err=True)
+            ctx.exit(130)
+        except OSError as e:  # disk full, permissions, ... raised outside our own checks
+            where = f" ({e.filename})" if e.filename else ""
+            click.echo(f"Error: {e.strerror or e}{where}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="latentdyn")
+def cli() -> None:
+    """Learn and predict dynamics in the latent space of a beta-VAE.
+
+    Start with `latentdyn generate three_balls --out data/three_balls.h5 --video three_balls.mp4`.
+    """
+
+
+@cli.command()
+@click.argument("scene")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Scene file to write (.h5).")
+@click.option("-n", "--sequences", "n", type=int, default=100, show_default=True, help="Number of sequences.")
+@click.option("--length", type=int, default=None, help="Frames per sequence (default: the scene's length).")
+@seed_option
+@set_option
+@click.option("--split", default="train=0.8,val=0.1,test=0.1", show_default=True, help="Named splits and their fractions ('' for none).")
+@click.option("--video", type=click.Path(dir_okay=False), default=None, help="Also write a video of the first sequences (.mp4 or .gif).")
+@workers_option
+@progress_option
+def generate(scene, out, n, length, seed, overrides, split, video, workers, progress) -> None:
+    """Generate bouncing-ball sequences from SCENE (a name in scenes/ or a .toml file).
+
+    Frames (uint8) and ground-truth states go to one HDF5 file; see docs/formats.md.
+    """
+    from latentdyn import scenes
+    from latentdyn.video import VIDEO_SUFFIXES
+
+    if length is not None:
+        overrides = (*overrides, f"scene.length={length}")
+    config = scenes.load_scene(scene, overrides)
+    splits = scenes.parse_splits(split)
+    if video and Path(video).suffix.lower() not in VIDEO_SUFFIXES:
+        raise LatentdynError(f"--video {video}: use a .mp4 or .gif file name")
+    path = scenes.generate(config, out, n, seed=seed, splits=splits, workers=workers, progress=progress)
+    frames = n * config.scene.length
+    click.echo(f"wrote {path}: {n} sequences x {config.scene.length} frames of {'x'.join(map(str, config.frame_shape))} ({frames} frames)")
+    if video:
+        from latentdyn.video import scene_video
+
+        click.echo(f"wrote {scene_video(path, video)}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Video to write (.mp4 or .gif).")
+@click.option("--sequences", default=None, help="Sequences to show, e.g. 0,1,2,3 or 0-8 (default: the first 4).")
+@click.option("--scale", type=click.IntRange(1, 32), default=None, help="Pixel upscaling factor (default: about 112 px per tile).")
+@fps_option
+def video(file, out, sequences, scale, fps) -> None:
+    """Write a video grid of sequences of the scene FILE, with the frame number shown."""
+    from latentdyn.video import scene_video
+
+    click.echo(f"wrote {scene_video(file, out, sequences, fps=fps, scale=scale)}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+def info(file) -> None:
+    """Summarise a scene file: shapes, splits and the scene definition."""
+    import json
+
+    from latentdyn.scenefile import open_scenes
+
+    with open_scenes(file) as sf:
+        click.echo(f"{file}: {sf.n_sequences} sequences x {sf.length} frames of {'x'.join(map(str, sf.frame_shape))}")
+        if sf.states is not None:
+            click.echo(f"states: {sf.states.shape[2]} balls (x, y, vx, vy in pixels)")
+        for name, idx in sf.splits.items():
+            click.echo(f"split {name}: {len(idx)} sequences")
+        if sf.scene:
+            click.echo("scene: " + json.dumps(sf.scene, sort_keys=False))
+
+
+@cli.command(name="scenes")
+def scenes_cmd() -> None:
+    """List the scene definitions in scenes/."""
+    from latentdyn import scenes
+    from latentdyn.config import load_toml
+
+    folders = [Path.cwd() / "scenes", scenes.SCENES_DIR]
+    seen = set()
+    for folder in folders:
+        for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
+            if path.stem in seen:
+                continue
+            seen.add(path.stem)
+            info = load_toml(path).get("scene", {})
+            click.echo(f"{path.stem:16s} {info.get('description', '')}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="latentdyn")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

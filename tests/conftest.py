@@ -1,0 +1,40 @@
+"""Shared fixtures: small scene definitions and files made once per session."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def three_balls():
+    from latentdyn import scenes
+
+    return scenes.load_scene("three_balls")
+
+
+@pytest.fixture(scope="session")
+def light_ball():
+    from latentdyn import scenes
+
+    return scenes.load_scene("light_ball")
+
+
+@pytest.fixture(scope="session")
+def scene_file(tmp_path_factory, three_balls):
+    """A small three_balls file: 24 sequences of 20 frames, seed 7."""
+    from latentdyn import scenes
+
+    cfg = scenes.load_scene("three_balls", ["scene.length=20"])
+    path = tmp_path_factory.mktemp("scenes") / "three.h5"
+    scenes.generate(cfg, path, 24, seed=7, splits={"train": 0.75, "test": 0.25}, progress=False)
+    return path
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

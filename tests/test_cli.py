@@ -1,0 +1,92 @@
+"""The command line through click's CliRunner: success paths and one-line errors."""
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from latentdyn.cli import cli
+from latentdyn.video import count_frames
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def _fails_cleanly(result, *needles):
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert "Traceback" not in result.output
+    for n in needles:
+        assert n in lines[0]
+
+
+def test_generate_writes_file_and_video(runner, tmp_path):
+    out, vid = tmp_path / "b.h5", tmp_path / "b.mp4"
+    r = runner.invoke(cli, ["generate", "light_ball", "--out", str(out), "-n", "6", "--length", "12",
+                            "--seed", "5", "--set", "render.radius=2.0", "--video", str(vid), "--split", "train=0.5,test=0.5"])
+    assert r.exit_code == 0, r.output
+    with h5py.File(out) as f:
+        assert f["frames"].shape == (6, 12, 28, 28) and len(f["splits/train"]) == 3
+        assert '"radius": 2.0' in f.attrs["scene"]
+    assert count_frames(vid) == 12
+
+
+def test_video_and_info_commands(runner, scene_file, tmp_path):
+    r = runner.invoke(cli, ["video", str(scene_file), "--out", str(tmp_path / "v.gif"), "--sequences", "0,1"])
+    assert r.exit_code == 0, r.output
+    assert count_frames(tmp_path / "v.gif") == 20
+    r = runner.invoke(cli, ["info", str(scene_file)])
+    assert r.exit_code == 0 and "24 sequences x 20 frames of 30x30" in r.output and "split train: 18" in r.output
+    r = runner.invoke(cli, ["scenes"])
+    assert "three_balls" in r.output and "light_ball" in r.output
+
+
+@pytest.mark.parametrize(
+    "args,needles",
+    [
+        (["generate", "three_balls", "--set", "render.radiuss=2"], ["render.radiuss", "valid keys"]),
+        (["generate", "three_balls", "--set", "physics.radius=7"], ["too large"]),
+        (["generate", "nosuchscene"], ["unknown scene", "three_balls"]),
+        (["generate", "three_balls", "-n", "-1"], ["at least 1"]),
+        (["generate", "three_balls", "--split", "train=0.3"], ["sum to"]),
+        (["generate", "three_balls", "--video", "x.avi"], [".mp4 or .gif"]),
+    ],
+)
+def test_generate_bad_input(runner, tmp_path, args, needles):
+    out = tmp_path / "o.h5"
+    r = runner.invoke(cli, args + ["--out", str(out)])
+    _fails_cleanly(r, *needles)
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_unwritable_and_missing_paths(runner, tmp_path):
+    _fails_cleanly(runner.invoke(cli, ["generate", "three_balls", "--out", str(tmp_path / "no" / "o.h5")]), "does not exist")
+    _fails_cleanly(runner.invoke(cli, ["video", str(tmp_path / "none.h5"), "--out", str(tmp_path / "v.mp4")]), "does not exist")
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5 at all")
+    _fails_cleanly(runner.invoke(cli, ["info", str(tmp_path / "junk.h5")]), "not a readable HDF5")
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["x"] = np.zeros(3)
+    _fails_cleanly(runner.invoke(cli, ["video", str(tmp_path / "other.h5"), "--out", str(tmp_path / "v.mp4")]), "not a scene file")
+    assert not (tmp_path / "v.mp4").exists()
+
+
+def test_existing_output_survives_a_failed_run(runner, tmp_path, scene_file):
+    out = tmp_path / "keep.h5"
+    out.write_bytes(scene_file.read_bytes())
+    before = out.read_bytes()
+    _fails_cleanly(runner.invoke(cli, ["generate", "three_balls", "--out", str(out), "--set", "physics.n_balls=50"]), "cannot place")
+    assert out.read_bytes() == before
+
+
+def test_python_dash_m_and_version():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "latentdyn", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "latentdyn, version" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "latentdyn", "generate", "three_balls", "--out", "/nonexistent/x.h5"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.startswith("Error:") and "Traceback" not in r.stderr
