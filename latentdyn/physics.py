@@ -19,17 +19,17 @@ import numpy as np
 from latentdyn import rng
 from latentdyn.errors import LatentdynError
 
-MAX_PLACEMENT_ATTEMPTS = 1000  # rejection-sampling rounds before giving up on a crowded box
-_VELOCITY_STREAM = 1 << 20  # rng stream of the start velocities (placement uses streams 0..999)
+MAX_PLACEMENT_ATTEMPTS = 1000  # redraws of one ball before giving up on a crowded box
+MAX_BALLS = 1000  # placement uses rng streams k * 1000 + attempt < 2**20
+_VELOCITY_STREAM = 1 << 20  # rng stream of the start velocities
 
 
 def no_overlap(pos: np.ndarray, radii: np.ndarray) -> np.ndarray:
     """(S,) bool: True where no two balls of ``pos`` (S, n, 2) overlap."""
-    ok = np.ones(pos.shape[0], bool)
-    for i, j in itertools.combinations(range(pos.shape[1]), 2):
-        d2 = ((pos[:, i] - pos[:, j]) ** 2).sum(-1)  # (S,)
-        ok &= d2 >= (radii[i] + radii[j]) ** 2
-    return ok
+    d2 = ((pos[:, :, None] - pos[:, None, :]) ** 2).sum(-1)  # (S, n, n)
+    reach = (radii[:, None] + radii[None, :]) ** 2  # (n, n)
+    np.fill_diagonal(reach, 0.0)
+    return (d2 >= reach).all(axis=(1, 2))
 
 
 def initial_state(
@@ -42,30 +42,33 @@ def initial_state(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Start positions and velocities (S, n, 2) for sequences ``ids``, a pure function of the seed.
 
-    Positions are uniform in the box, rejection-sampled until no balls overlap; velocity
-    directions are uniform. ``speed_mode="total"`` draws Gaussian velocities scaled so that the
-    root of the summed squared speeds equals ``speeds[0]`` (the classic generator's rule);
-    ``"per_ball"`` gives ball i the speed ``speeds[i]``.
+    Balls are placed one after another, each uniformly in the box and re-drawn while it overlaps
+    one already placed (random sequential adsorption, which fills boxes far more crowded than
+    redrawing all balls at once could). Velocity directions are uniform.
+    ``speed_mode="total"`` draws Gaussian velocities scaled so that the root of the summed
+    squared speeds equals ``speeds[0]`` (the classic generator's rule); ``"per_ball"`` gives ball
+    i the speed ``speeds[i]``.
     """
     ids = np.asarray(ids, np.int64)
     S, n = len(ids), len(radii)
-    lo = radii[:, None]  # (n, 1)
-    span = np.asarray(box, np.float64)[None, :] - 2 * radii[:, None]  # (n, 2)
+    span = np.asarray(box, np.float64) - 2 * radii[:, None]  # (n, 2)
     pos = np.empty((S, n, 2))
-    pending = np.arange(S)
-    for attempt in range(MAX_PLACEMENT_ATTEMPTS):
-        u = rng.uniform(seed, ids[pending], attempt, 2 * n).reshape(-1, n, 2)  # (P, n, 2)
-        p = lo + u * span  # (P, n, 2)
-        ok = no_overlap(p, radii)
-        pos[pending[ok]] = p[ok]
-        pending = pending[~ok]
-        if pending.size == 0:
-            break
-    else:
-        raise LatentdynError(
-            f"cannot place {n} balls of radius {radii.max():g} without overlap in a "
-            f"{box[0]:g}x{box[1]:g} box; use fewer or smaller balls or a larger box"
-        )
+    for k in range(n):
+        pending = np.arange(S)
+        for attempt in range(MAX_PLACEMENT_ATTEMPTS):
+            u = rng.uniform(seed, ids[pending], k * MAX_PLACEMENT_ATTEMPTS + attempt, 2)  # (P, 2)
+            p = radii[k] + u * span[k]  # (P, 2)
+            d2 = ((pos[pending, :k] - p[:, None]) ** 2).sum(-1)  # (P, k)
+            ok = (d2 >= (radii[:k] + radii[k]) ** 2).all(-1)  # (P,)
+            pos[pending[ok], k] = p[ok]
+            pending = pending[~ok]
+            if pending.size == 0:
+                break
+        else:
+            raise LatentdynError(
+                f"cannot place {n} balls of radius {radii.max():g} without overlap in a "
+                f"{box[0]:g}x{box[1]:g} box; use fewer or smaller balls or a larger box"
+            )
     if speed_mode == "total":
         v = rng.normal(seed, ids, _VELOCITY_STREAM, 2 * n).reshape(S, n, 2)  # (S, n, 2)
         norm = np.sqrt((v**2).sum(axis=(1, 2), keepdims=True))  # (S, 1, 1)

@@ -71,9 +71,12 @@ class SceneWriter:
         self.frames.attrs["dims"] = "sequence,time,height,width" + (",channel" if len(frame_shape) == 3 else "")
         self.states = None
         if n_balls is not None:
+            # allocated up front, so its place in the file does not depend on the write pattern
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
             self.states = self.file.create_dataset(
                 "states", shape=(n_sequences, length, n_balls, 4), dtype=np.float32,
-                chunks=(max(1, min(states_chunk, n_sequences)), length, n_balls, 4), track_times=False,
+                chunks=(max(1, min(states_chunk, n_sequences)), length, n_balls, 4), track_times=False, dcpl=dcpl,
             )
             self.states.attrs["columns"] = "x,y,vx,vy"
             self.states.attrs["units"] = "pixels; pixels per frame; origin at the top-left corner, y down"

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import multiprocessing as mp
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 import numpy as np
 
 from latentdyn import __version__, physics
@@ -98,8 +101,8 @@ class SceneConfig:
         p, r, b = self.physics, self.render, self.box
         if self.scene.length < 1:
             raise LatentdynError(f"scene.length = {self.scene.length}: must be at least 1")
-        if p.n_balls < 1:
-            raise LatentdynError(f"physics.n_balls = {p.n_balls}: must be at least 1")
+        if not 1 <= p.n_balls <= physics.MAX_BALLS:
+            raise LatentdynError(f"physics.n_balls = {p.n_balls}: must be 1..{physics.MAX_BALLS}")
         if b.width <= 0 or b.height <= 0:
             raise LatentdynError(f"box is {b.width:g} x {b.height:g}: both sides must be positive")
         if r.width < 1 or r.height < 1 or r.width * r.height > 4096 * 4096:
@@ -115,6 +118,12 @@ class SceneConfig:
             raise LatentdynError(
                 f"physics.radius = {radii.max():g} is too large for the {b.width:g}x{b.height:g} box; "
                 f"it must be under {min(b.width, b.height) / 2:g}"
+            )
+        # no packing of discs covers more than pi / (2 sqrt 3) of the plane (Thue's theorem)
+        if np.sum(np.pi * radii**2) > np.pi / (2 * np.sqrt(3)) * b.width * b.height:
+            raise LatentdynError(
+                f"{p.n_balls} balls of radius {radii.max():g} cannot fit in the {b.width:g}x{b.height:g} box; "
+                "use fewer or smaller balls or a larger box"
             )
         if (self.per_ball(p.mass, "physics.mass") <= 0).any():
             raise LatentdynError(f"physics.mass = {p.mass}: must be positive")
@@ -245,7 +254,7 @@ def sample(config: SceneConfig, seed: int, ids: np.ndarray | int) -> tuple[np.nd
 
 
 def _block(config: SceneConfig, renderer: Renderer, seed: int, ids: np.ndarray) -> tuple[list[bytes], np.ndarray]:
-    """Simulate, render and compress one block of sequences (runs in a worker thread)."""
+    """Simulate, render and compress one block of sequences: one zlib chunk per sequence."""
     states = simulate_states(config, seed, ids)  # (S, T, n, 4)
     S, T = states.shape[:2]
     chunks = []
@@ -255,6 +264,41 @@ def _block(config: SceneConfig, renderer: Renderer, seed: int, ids: np.ndarray) 
         fr = fr.reshape(-1, T, *fr.shape[1:])  # (k, T, H, W[, C])
         chunks.extend(deflate(seq.tobytes()) for seq in fr)
     return chunks, states
+
+
+_WORKER: dict[str, Any] = {}  # per-process state of the generator's worker processes
+
+
+def _init_worker(config: SceneConfig, seed: int) -> None:
+    _WORKER.update(config=config, renderer=config.renderer(), seed=seed)
+
+
+def _work(start: int, stop: int) -> tuple[list[bytes], np.ndarray]:
+    return _block(_WORKER["config"], _WORKER["renderer"], _WORKER["seed"], np.arange(start, stop))
+
+
+class _Inline(cf.Executor):
+    """The executor interface, run in the calling process (one worker: no processes to start)."""
+
+    def __init__(self, config: SceneConfig, seed: int):
+        _init_worker(config, seed)
+
+    def submit(self, fn, /, *args, **kwargs) -> cf.Future:
+        fut: cf.Future = cf.Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except Exception as e:  # delivered by result(), like a pool would
+            fut.set_exception(e)
+        return fut
+
+
+def _executor(workers: int, config: SceneConfig, seed: int) -> cf.Executor:
+    """Worker processes (numpy's small calls hold the GIL, so threads would not scale)."""
+    if workers == 1:
+        return _Inline(config, seed)
+    # fork is fast and safe here: the pool is started before any thread or HDF5 file exists
+    ctx = mp.get_context("fork") if sys.platform.startswith("linux") else mp.get_context()
+    return cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(config, seed))
 
 
 def generate(
@@ -269,9 +313,10 @@ def generate(
 ) -> Path:
     """Write ``n_sequences`` sequences of ``config`` to the scene file ``out`` (atomically).
 
-    Blocks of about ``block_frames`` frames are simulated, rendered and compressed by
-    ``workers`` threads (numpy and deflate release the GIL) while the calling thread writes them
-    in order; at most two blocks per worker are in flight, so memory does not grow with N.
+    Blocks of at most ``block_frames`` frames are simulated, rendered and compressed by
+    ``workers`` processes while this process writes them, in order, into the file; at most two
+    blocks per worker are in flight, so memory does not grow with N. The file's bytes depend
+    only on the definition, N and the seed (not on ``workers`` or the block size).
     """
     from tqdm.auto import tqdm
 
@@ -281,35 +326,38 @@ def generate(
         raise LatentdynError(f"--seed {seed}: must be in [0, 2**63)")
     out = check_writable_dir(out)
     T = config.scene.length
-    workers = workers or min(8, os.cpu_count() or 1)
-    # blocks: big enough to amortise numpy's per-call cost in the physics, small enough that
-    # there are several per worker (load balance) and that memory stays bounded. The block size
-    # sets the states' chunk shape, so it must not depend on ``workers``: then the whole file,
-    # byte for byte, depends only on the definition, N and the seed.
-    per_block = max(1, min(block_frames // T, math.ceil(n_sequences / 16)))
-    renderer = config.renderer()
+    workers = max(1, min(workers or os.cpu_count() or 1, 8, n_sequences))
+    # blocks: large enough to amortise numpy's per-call cost in the physics, small enough for
+    # load balance (about 4 per worker) and bounded memory
+    per_block = max(1, min(block_frames // T, math.ceil(n_sequences / (4 * workers))))
+    states_chunk = max(1, min(n_sequences, 65536 // T))  # fixed: the file must not depend on blocks
     attrs = {"scene": to_dict(config), "seed": int(seed), "generator": f"latentdyn {__version__}"}
-    with atomic_path(out) as tmp:
-        with SceneWriter(tmp, n_sequences, T, config.frame_shape, config.physics.n_balls, attrs, per_block) as w:
-            starts = range(0, n_sequences, per_block)
-            with cf.ThreadPoolExecutor(workers) as pool, tqdm(
-                total=n_sequences * T, unit="frame", unit_scale=True, desc=f"generate {config.scene.name}",
-                disable=None if progress is None else not progress,
-            ) as bar:
-                pending: collections.deque = collections.deque()
-                for s in starts:
-                    ids = np.arange(s, min(s + per_block, n_sequences))
-                    pending.append((s, pool.submit(_block, config, renderer, seed, ids)))
-                    if len(pending) >= 2 * workers:
-                        _drain(pending, w, bar)
-                while pending:
-                    _drain(pending, w, bar)
+    starts = iter(range(0, n_sequences, per_block))
+    pending: collections.deque = collections.deque()
+
+    def submit(pool: cf.Executor) -> None:
+        for s in starts:
+            pending.append(pool.submit(_work, s, min(s + per_block, n_sequences)))
+            if len(pending) >= 2 * workers:
+                return
+
+    pool = _executor(workers, config, seed)
+    try:
+        submit(pool)  # starts the worker processes before the file and the progress bar exist
+        with atomic_path(out) as tmp, SceneWriter(
+            tmp, n_sequences, T, config.frame_shape, config.physics.n_balls, attrs, states_chunk
+        ) as w, tqdm(
+            total=n_sequences * T, unit="frame", unit_scale=True, desc=f"generate {config.scene.name}",
+            disable=None if progress is None else not progress,
+        ) as bar:
+            done = 0
+            while pending:
+                chunks, states = pending.popleft().result()
+                w.write(done, chunks, states)
+                done += len(chunks)
+                bar.update(len(chunks) * T)
+                submit(pool)
             w.write_splits(assign_splits(n_sequences, splits or {}, seed))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return out
-
-
-def _drain(pending: collections.deque, writer: SceneWriter, bar) -> None:
-    start, fut = pending.popleft()
-    chunks, states = fut.result()
-    writer.write(start, chunks, states)
-    bar.update(states.shape[0] * states.shape[1])

@@ -77,7 +77,7 @@ def test_existing_output_survives_a_failed_run(runner, tmp_path, scene_file):
     out = tmp_path / "keep.h5"
     out.write_bytes(scene_file.read_bytes())
     before = out.read_bytes()
-    _fails_cleanly(runner.invoke(cli, ["generate", "three_balls", "--out", str(out), "--set", "physics.n_balls=50"]), "cannot place")
+    _fails_cleanly(runner.invoke(cli, ["generate", "three_balls", "--out", str(out), "--set", "physics.n_balls=50"]), "cannot fit")
     assert out.read_bytes() == before
 
 
