@@ -90,3 +90,52 @@ def test_python_dash_m_and_version():
     r = subprocess.run([sys.executable, "-m", "latentdyn", "generate", "three_balls", "--out", "/nonexistent/x.h5"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith("Error:") and "Traceback" not in r.stderr
+
+
+# ---- datasets -------------------------------------------------------------------------------------
+
+def test_datasets_list_show_and_errors(runner, tmp_path, monkeypatch):
+    from .dataset_files import write_cifar, write_mnist
+
+    monkeypatch.setenv("LATENTDYN_DATA", str(tmp_path / "cache"))
+    monkeypatch.setattr("latentdyn.datasets.SYSTEM_DIRS", [])
+    write_mnist(tmp_path / "cache" / "mnist", n_train=40, n_test=30)
+    write_cifar(tmp_path / "cifar", per_batch=4)
+    r = runner.invoke(cli, ["datasets", "list"])
+    assert r.exit_code == 0, r.output
+    lines = {line.split()[0]: line for line in r.output.splitlines()[1:]}
+    assert "40" in lines["mnist"] and "30" in lines["mnist"] and str(tmp_path / "cache" / "mnist") in lines["mnist"]
+    assert "missing" in lines["fashion-mnist"] and "missing" in lines["cifar10"]
+    r = runner.invoke(cli, ["datasets", "list", "--data-dir", str(tmp_path / "cifar")])
+    assert str(tmp_path / "cifar") in r.output.splitlines()[3]  # cifar10 row
+    out = tmp_path / "grid.png"
+    # the official sizes are required by `show`: small files are refused with the reason
+    _fails_cleanly(runner.invoke(cli, ["datasets", "show", "mnist", "--out", str(out)]), "expected (60000")
+    assert not out.exists()
+    _fails_cleanly(runner.invoke(cli, ["datasets", "show", "fashion-mnist", "--out", str(out)]), "not available offline")
+    _fails_cleanly(runner.invoke(cli, ["datasets", "show", "svhn", "--out", str(out)]), "unknown dataset 'svhn'")
+    _fails_cleanly(runner.invoke(cli, ["datasets", "show", "mnist", "--out", str(tmp_path / "g.jpg")]), ".png, .pdf or .svg")
+
+
+def test_datasets_show_real_fashion_mnist(runner, tmp_path):
+    from PIL import Image
+
+    from .test_datasets import _need_fashion_mnist
+
+    _need_fashion_mnist()
+    out = tmp_path / "fm.png"
+    r = runner.invoke(cli, ["datasets", "show", "fashion-mnist", "--out", str(out), "--per-class", "4"])
+    assert r.exit_code == 0, r.output
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.size[0] > 300 and im.size[1] > 600
+
+
+def test_datasets_fetch_offline_fails_cleanly(runner, tmp_path, monkeypatch):
+    import dataclasses
+
+    import latentdyn.datasets as ds
+
+    monkeypatch.setenv("LATENTDYN_DATA", str(tmp_path / "cache"))
+    monkeypatch.setitem(ds.DATASETS, "mnist", dataclasses.replace(ds.DATASETS["mnist"], urls=[(tmp_path / "nowhere").as_uri() + "/"]))
+    _fails_cleanly(runner.invoke(cli, ["datasets", "fetch", "mnist"]), "could not download", "put train-images-idx3-ubyte.gz")
+    assert not (tmp_path / "cache" / "mnist").exists()
