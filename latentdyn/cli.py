@@ -190,6 +190,76 @@ def datasets_show(name, out, split, per_class, seed, data_dir) -> None:
     click.echo(f"wrote {save_figure(fig, out)}")
 
 
+@cli.group()
+def train() -> None:
+    """Train models: the beta-VAE."""
+
+
+@train.command(name="vae")
+@click.option("--data", "source", required=True, help="A dataset name (mnist, fashion-mnist, cifar10, cifar10-gray) or a scene file.")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Run folder (created; --resume continues it).")
+@click.option("--latent-dim", type=int, default=2, show_default=True)
+@click.option("--beta", type=float, default=1.0, show_default=True, help="Weight of the KL term (Higgins et al. 2017).")
+@click.option("--arch", type=click.Choice(["tutorial", "mlp", "resnet"]), default="resnet", show_default=True)
+@click.option("--likelihood", type=click.Choice(["auto", "bernoulli", "gaussian"]), default="auto", show_default=True,
+              help="auto: Gaussian for colour images, Bernoulli otherwise.")
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--binarize", type=click.Choice(["static", "dynamic", "none"]), default="none", show_default=True)
+@click.option("--warmup-epochs", type=int, default=0, show_default=True, help="KL warm-up: beta rises linearly over these epochs.")
+@click.option("--limit", type=int, default=0, help="Use only the first N training images (0: all).")
+@click.option("--device", default="auto", show_default=True, help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps.")
+@seed_option
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt.")
+@data_dir_option
+@progress_option
+def train_vae_cmd(source, out, latent_dim, beta, arch, likelihood, epochs, batch_size, lr, binarize, warmup_epochs,
+                  limit, device, seed, resume, data_dir, progress) -> None:
+    """Train a beta-VAE on a dataset or a scene file."""
+    from latentdyn import datasets as ds
+    from latentdyn.vae import VAEConfig
+    from latentdyn.vae_training import DataConfig, OptimConfig, VAERunConfig, train_vae
+
+    if likelihood == "auto":
+        colour = not ds.is_scene_source(source) and ds.get_spec(source).shape[-1] == 3
+        if ds.is_scene_source(source):
+            from latentdyn.scenefile import open_scenes
+
+            with open_scenes(source) as sf:
+                colour = len(sf.frame_shape) == 3 and sf.frame_shape[-1] == 3
+        likelihood = "gaussian" if colour else "bernoulli"
+    cfg = VAERunConfig(
+        model=VAEConfig(arch=arch, latent_dim=latent_dim, beta=beta, likelihood=likelihood),
+        data=DataConfig(source=str(source), data_dir=data_dir, binarize=binarize, limit=limit),
+        train=OptimConfig(epochs=epochs, batch_size=batch_size, lr=lr, warmup_epochs=warmup_epochs, seed=seed, device=device),
+    )
+    cfg.model.validate()
+    row = train_vae(cfg, out, resume=resume, progress=progress)
+    click.echo(f"finished {out}: epoch {row.get('epoch', cfg.train.epochs)}"
+               + (f", validation ELBO {row['val_elbo']:.2f} nats" if "val_elbo" in row else ""))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--data", "source", default=None, help="Dataset name or scene file (default: the run's training data).")
+@click.option("--split", default="test", show_default=True)
+@click.option("--iw-samples", type=int, default=64, show_default=True, help="Samples of the importance-weighted bound (0: skip).")
+@click.option("--checkpoint", "which", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@click.option("--limit", type=int, default=0, help="Evaluate only the first N examples (0: all).")
+@click.option("--device", default="auto", show_default=True)
+@data_dir_option
+@progress_option
+def evaluate(run_dir, source, split, iw_samples, which, limit, device, data_dir, progress) -> None:
+    """Evaluate a trained VAE: ELBO, IWAE log p(x), active units, KL per dimension (JSON)."""
+    import json
+
+    from latentdyn.evaluation import evaluate_run
+
+    result = evaluate_run(run_dir, source, split, iw_samples, data_dir, device, limit, which=which, progress=progress)
+    click.echo(json.dumps(result, indent=2))
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="latentdyn")

@@ -1,0 +1,337 @@
+"""Training the beta-VAE (``latentdyn train vae``), with the training-flow animation.
+
+The data sit on the training device as one uint8 tensor (N, C, H, W) and batches are indexed
+straight out of it (no per-item DataLoader); they become floats on the device. Every epoch
+appends a row to ``metrics.jsonl``, writes ``last.pt`` (and ``best.pt`` when the validation ELBO
+improves) and a "prediction matrix" PNG: fixed inputs above their reconstructions, and decodes
+of fixed prior samples. At the end the PNGs become ``flow.gif`` and ``flow.mp4``, an animation of
+how the model learned, epoch by epoch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from latentdyn import training
+from latentdyn.config import from_dict, to_dict
+from latentdyn.errors import LatentdynError
+from latentdyn.vae import VAEConfig
+
+BINARIZE = ("none", "static", "dynamic")
+
+
+@dataclass
+class DataConfig:
+    source: str = "fashion-mnist"  # a dataset name (mnist, fashion-mnist, cifar10, cifar10-gray) or a scene file
+    data_dir: str | None = None  # where the dataset files are (see docs/datasets.md)
+    train_split: str = "train"
+    val_split: str | None = None  # None: "test" for datasets; a scene file's "val", else "test", else none
+    binarize: str = "none"  # "static" (> 0.5 once), "dynamic" (Bernoulli each epoch) or "none"
+    limit: int = 0  # use only the first N training images (0: all); for quick runs
+
+
+@dataclass
+class OptimConfig:
+    epochs: int = 10
+    batch_size: int = 128  # the tutorial setting is 32 (with lr 1e-4)
+    lr: float = 1e-3  # Adam
+    warmup_epochs: int = 0  # KL warm-up: beta rises linearly from 0 to its value over these epochs
+    seed: int = 0
+    device: str = "auto"  # auto: cuda, then mps, then cpu
+
+
+@dataclass
+class VAERunConfig:
+    model: VAEConfig = field(default_factory=VAEConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: OptimConfig = field(default_factory=OptimConfig)
+
+    def validate(self) -> None:
+        t, d = self.train, self.data
+        if t.epochs < 1:
+            raise LatentdynError(f"--epochs {t.epochs}: must be at least 1")
+        if not 1 <= t.batch_size <= 65536:
+            raise LatentdynError(f"--batch-size {t.batch_size}: must be 1..65536")
+        if not 0 < t.lr < 10:
+            raise LatentdynError(f"--lr {t.lr}: must be in (0, 10)")
+        if t.warmup_epochs < 0:
+            raise LatentdynError(f"--warmup-epochs {t.warmup_epochs}: must not be negative")
+        if d.binarize not in BINARIZE:
+            raise LatentdynError(f"--binarize {d.binarize!r}: use static, dynamic or none")
+        if d.binarize != "none" and self.model.likelihood != "bernoulli":
+            raise LatentdynError("--binarize needs the Bernoulli likelihood; drop --binarize for a Gaussian model")
+        if d.limit < 0:
+            raise LatentdynError(f"--limit {d.limit}: must not be negative")
+
+
+RESUME_MAY_CHANGE = {"train.epochs", "train.device", "data.data_dir"}
+
+
+def load_split(cfg: VAERunConfig, split: str | None):
+    """uint8 images (N, H, W, C) and labels of one split of the configured source."""
+    from latentdyn import datasets
+
+    if datasets.is_scene_source(cfg.data.source) and split == cfg.data.train_split:
+        from latentdyn.scenefile import open_scenes
+
+        with open_scenes(cfg.data.source) as sf:
+            if not sf.splits:
+                split = None  # a file without splits: train on every sequence
+    return datasets.load_source(cfg.data.source, split, cfg.data.data_dir)
+
+
+def default_val_split(cfg: VAERunConfig) -> str | None:
+    from latentdyn import datasets
+
+    if cfg.data.val_split is not None:
+        return cfg.data.val_split or None
+    if not datasets.is_scene_source(cfg.data.source):
+        return "test"
+    from latentdyn.scenefile import open_scenes
+
+    with open_scenes(cfg.data.source) as sf:
+        names = sf.splits
+    return "val" if "val" in names else ("test" if "test" in names else None)
+
+
+def to_device_uint8(images: np.ndarray, device):
+    """(N, H, W, C) uint8 numpy -> (N, C, H, W) uint8 tensor on ``device``."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).to(device)  # (N, C, H, W)
+
+
+def batch_floats(x_u8, binarize: str, generator=None):
+    """uint8 (B, C, H, W) -> float32 in [0, 1], binarized as configured (static: done before)."""
+    import torch
+
+    x = x_u8.float().div_(255.0)  # (B, C, H, W)
+    if binarize == "dynamic":
+        x = torch.bernoulli(x, generator=generator)
+    return x
+
+
+def static_binarize_u8(x_u8):
+    """Threshold at 0.5 once: uint8 0/255 images (so batches stay uint8 until used)."""
+    return (x_u8 > 127).to(x_u8.dtype) * 255  # pixel/255 > 0.5  <=>  pixel >= 128
+
+
+def resolve_model(cfg: VAERunConfig, shape: tuple[int, int, int]) -> VAEConfig:
+    """Fill the model's input shape from the data; (H, W, C) -> VAEConfig."""
+    m = cfg.model
+    H, W, C = shape
+    m.channels, m.height, m.width_px = C, H, W
+    m.validate()
+    return m
+
+
+def train_vae(cfg: VAERunConfig, out: str | Path, resume: bool = False, progress: bool | None = None) -> dict:
+    """Train (or resume) a beta-VAE into the run folder ``out``; returns the last metrics row."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from latentdyn.devices import pick_device
+    from latentdyn.vae import BetaVAE
+
+    cfg.validate()
+    run_dir = Path(out)
+    device = pick_device(cfg.train.device)
+    train = load_split(cfg, cfg.data.train_split)
+    if cfg.data.limit:
+        train.images, train.labels = train.images[: cfg.data.limit], train.labels[: cfg.data.limit]
+    if len(train) == 0:
+        raise LatentdynError(f"the {cfg.data.train_split!r} split of {cfg.data.source} is empty")
+    val_name = default_val_split(cfg)
+    val = load_split(cfg, val_name) if val_name else None
+    resolve_model(cfg, train.shape)
+    plain = to_dict(cfg)
+    ck = training.prepare_run_dir(run_dir, plain, "vae", resume, RESUME_MAY_CHANGE)
+    training.write_config(run_dir, plain)
+
+    torch.manual_seed(cfg.train.seed)  # initial weights
+    model = BetaVAE(cfg.model).to(device)
+    if device.type in ("cpu", "cuda"):
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    start_epoch, best = 1, -float("inf")
+    log = training.MetricsLog(run_dir / "metrics.jsonl")
+    if ck is not None:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        start_epoch, best = ck["epoch"] + 1, ck["best_val_elbo"]
+        log.truncate(ck["epoch"])
+    elif (run_dir / "metrics.jsonl").exists():
+        (run_dir / "metrics.jsonl").unlink()
+
+    x_train = to_device_uint8(train.images, device)  # (N, C, H, W) uint8 on the device
+    x_val = to_device_uint8(val.images, device) if val is not None else None
+    if cfg.data.binarize == "static":
+        x_train = static_binarize_u8(x_train)
+        x_val = static_binarize_u8(x_val) if x_val is not None else None
+    flow = FlowRecorder(run_dir, x_val if x_val is not None else x_train, cfg, device)
+    N, B = len(x_train), cfg.train.batch_size
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _nullcontext()
+    row = {}
+    for epoch in range(start_epoch, cfg.train.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        beta = cfg.model.beta * min(1.0, epoch / cfg.train.warmup_epochs) if cfg.train.warmup_epochs else cfg.model.beta
+        g_perm = training.torch_generator(training.epoch_seed(cfg.train.seed, epoch, 1), "cpu")
+        g_noise = training.torch_generator(training.epoch_seed(cfg.train.seed, epoch, 2), device)
+        g_bin = training.torch_generator(training.epoch_seed(cfg.train.seed, epoch, 3), device)
+        perm = torch.randperm(N, generator=g_perm).to(device)
+        sums = torch.zeros(4, device=device, dtype=torch.float64)  # loss, elbo, rec, kl
+        steps = range(0, N, B)
+        bar = tqdm(steps, desc=f"epoch {epoch}/{cfg.train.epochs}", unit="batch", leave=False,
+                   disable=None if progress is None else not progress)
+        for k, s in enumerate(bar):
+            xb = batch_floats(x_train[perm[s : s + B]], cfg.data.binarize, g_bin)
+            if device.type in ("cpu", "cuda"):
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                terms = model(xb, beta=beta, generator=g_noise)
+            loss = terms["loss"].mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sums += torch.stack([terms[t].detach().sum() for t in ("loss", "elbo", "rec", "kl")]).double()
+            if k % 50 == 49:  # a host sync now and then for the progress bar, never every step
+                bar.set_postfix(loss=f"{sums[0].item() / min(N, s + B):.2f}")
+        bar.close()
+        tr = (sums / N).tolist()
+        training.check_finite(tr[0], epoch, run_dir)
+        val_stats = evaluate_elbo(model, x_val, cfg, device) if x_val is not None else None
+        seconds = time.perf_counter() - t0
+        row = {"epoch": epoch, "beta": beta, "train_loss": tr[0], "train_elbo": tr[1], "train_rec": tr[2],
+               "train_kl": tr[3], "seconds": seconds}
+        if val_stats is not None:
+            training.check_finite(val_stats["elbo"], epoch, run_dir, "validation ELBO")
+            row.update({f"val_{k}": v for k, v in val_stats.items()})
+        score = row.get("val_elbo", row["train_elbo"])
+        log.append(row)
+        payload = {
+            "kind": "vae", "config": plain, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "epoch": epoch, "best_val_elbo": max(best, score), "rng": {"torch": torch.get_rng_state()},
+            "data": {"source": str(cfg.data.source), "shape": list(train.shape), "n_train": N},
+        }
+        training.save_checkpoint(run_dir / "last.pt", payload)
+        if score > best:
+            best = score
+            training.save_checkpoint(run_dir / "best.pt", payload)
+        flow.snapshot(model, epoch, score)
+        if progress is not False:
+            msg = f"epoch {epoch}: train ELBO {tr[1]:.2f}" + (f", val ELBO {row['val_elbo']:.2f}" if val_stats else "")
+            tqdm.write(f"{msg} ({seconds:.1f} s)")
+    flow.animate()
+    return row
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def evaluate_elbo(model, x_u8, cfg: VAERunConfig, device, batch: int = 1000) -> dict:
+    """One-sample ELBO, reconstruction and KL (nats per example) over a uint8 (N, C, H, W) set.
+
+    Dynamic binarization uses one fixed sample (seeded), so scores of different epochs compare.
+    """
+    import torch
+
+    model.eval()
+    g_noise = training.torch_generator(training.epoch_seed(cfg.train.seed, 0, 12), device)
+    g_bin = training.torch_generator(training.epoch_seed(cfg.train.seed, 0, 13), device)
+    sums = torch.zeros(3, device=device, dtype=torch.float64)
+    with torch.no_grad():
+        for s in range(0, len(x_u8), batch):
+            xb = batch_floats(x_u8[s : s + batch], cfg.data.binarize, g_bin)
+            t = model(xb, generator=g_noise)
+            sums += torch.stack([t["elbo"].sum(), t["rec"].sum(), t["kl"].sum()]).double()
+    elbo, rec, kl = (sums / len(x_u8)).tolist()
+    return {"elbo": elbo, "rec": rec, "kl": kl}
+
+
+class FlowRecorder:
+    """The per-epoch prediction matrix (inputs, reconstructions, prior samples) and its animation."""
+
+    def __init__(self, run_dir: Path, x_u8, cfg: VAERunConfig, device, n: int = 8):
+        import torch
+
+        self.dir = run_dir / "flow"
+        self.dir.mkdir(exist_ok=True)
+        self.run_dir, self.cfg = run_dir, cfg
+        self.x = batch_floats(x_u8[:n], "none")  # (n, C, H, W) fixed inputs
+        g = training.torch_generator(training.epoch_seed(cfg.train.seed, 0, 21), "cpu")
+        self.z = torch.randn((n, cfg.model.latent_dim), generator=g).to(device)  # fixed prior samples
+
+    def snapshot(self, model, epoch: int, score: float) -> Path:
+        import torch
+
+        from latentdyn.video import upscale
+
+        model.eval()
+        with torch.no_grad():
+            mu, _ = model.encode(self.x)
+            rec = model.decode(mu).float()  # (n, C, H, W)
+            gen = model.decode(self.z).float()
+        rows = [self.x.float(), rec, gen]
+        img = torch.cat([torch.cat(list(r), dim=-1) for r in rows], dim=-2)  # (C, 3H, nW)
+        arr = (img.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()  # (3H, nW, C)
+        if arr.shape[-1] == 1:
+            arr = np.repeat(arr, 3, -1)
+        scale = max(1, round(84 / self.cfg.model.height))
+        arr = upscale(arr[None], scale)[0]
+        from PIL import Image, ImageDraw, ImageFont
+
+        H = self.cfg.model.height * scale
+        canvas = np.full((arr.shape[0] + 20, arr.shape[1] + 110, 3), 24, np.uint8)
+        canvas[20:, 110:] = arr
+        pil = Image.fromarray(canvas)
+        draw, font = ImageDraw.Draw(pil), ImageFont.load_default()
+        draw.text((4, 4), f"epoch {epoch}   ELBO {score:.1f} nats", fill=(235, 235, 235), font=font)
+        for k, label in enumerate(["input", "reconstruction", "prior sample"]):
+            draw.text((4, 20 + k * H + H // 2 - 6), label, fill=(235, 235, 235), font=font)
+        path = self.dir / f"epoch_{epoch:03d}.png"
+        from latentdyn.fileio import atomic_path
+
+        with atomic_path(path) as tmp:
+            pil.save(tmp, format="PNG")
+        return path
+
+    def animate(self, fps: float = 2.0) -> list[Path]:
+        """flow.gif and flow.mp4 from every epoch's PNG, one frame per epoch."""
+        from PIL import Image
+
+        from latentdyn.video import write_video
+
+        pngs = sorted(self.dir.glob("epoch_*.png"))
+        if not pngs:
+            return []
+        frames = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in pngs])  # (E, H, W, 3)
+        return [write_video(frames, self.run_dir / "flow.gif", fps), write_video(frames, self.run_dir / "flow.mp4", fps)]
+
+
+def load_vae(run_dir: str | Path, which: str = "best", device="cpu"):
+    """The model and checkpoint of a run folder (``which``: best or last)."""
+    from latentdyn.vae import BetaVAE
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise LatentdynError(f"run folder {run_dir} does not exist; train one with `latentdyn train vae`")
+    path = run_dir / f"{which}.pt"
+    ck = training.load_checkpoint(path, "vae")
+    cfg = from_dict(VAERunConfig, ck["config"])
+    model = BetaVAE(cfg.model)
+    try:
+        model.load_state_dict(ck["model"])
+    except RuntimeError as e:
+        raise LatentdynError(f"{path} does not match its own config ({str(e).splitlines()[0][:100]})") from None
+    return model.to(device).eval(), cfg, ck
