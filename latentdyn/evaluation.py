@@ -36,32 +36,28 @@ def evaluate_run(
     import torch
     from tqdm.auto import tqdm
 
-    from latentdyn import datasets
     from latentdyn.devices import pick_device
-    from latentdyn.vae_training import batch_floats, load_vae, static_binarize_u8, to_device_uint8
+    from latentdyn.vae_training import batch_floats, load_vae, open_frames
 
     if iw_samples < 0:
         raise LatentdynError(f"--iw-samples {iw_samples}: must be 0 (skip) or more")
     dev = pick_device(device)
     model, cfg, ck = load_vae(run_dir, which, dev)
-    source = source or cfg.data.source
-    data = datasets.load_source(source, split, data_dir or cfg.data.data_dir)
-    if limit:
-        data.images, data.labels = data.images[:limit], data.labels[:limit]
+    source = str(source or cfg.data.source)
+    cfg.data.source, cfg.data.data_dir = source, data_dir or cfg.data.data_dir
+    frames, shape = open_frames(cfg, split, dev, limit)
     want = (cfg.model.height, cfg.model.width_px, cfg.model.channels)
-    if tuple(data.shape) != want:
-        raise LatentdynError(f"{source} has images {data.shape} but the model in {run_dir} takes {want}; evaluate on matching data")
-    if len(data) == 0:
+    if tuple(shape) != want:
+        raise LatentdynError(f"{source} has images {tuple(shape)} but the model in {run_dir} takes {want}; evaluate on matching data")
+    if len(frames) == 0:
         raise LatentdynError(f"the {split!r} split of {source} is empty")
-    x = to_device_uint8(data.images, dev)
-    if cfg.data.binarize == "static":
-        x = static_binarize_u8(x)
     g = training.torch_generator(training.epoch_seed(cfg.train.seed, 0, 31), dev)
     g_bin = training.torch_generator(training.epoch_seed(cfg.train.seed, 0, 13), dev)
     elbo, rec, kl, iw, mus, kl_dims = [], [], [], [], [], []
     with torch.no_grad():
-        for s in tqdm(range(0, len(x), batch), desc="evaluate", unit="batch", disable=None if progress is None else not progress):
-            xb = batch_floats(x[s : s + batch], cfg.data.binarize, g_bin)
+        for x_u8 in tqdm(frames.batches(batch), total=-(-len(frames) // batch), desc="evaluate", unit="batch",
+                         disable=None if progress is None else not progress):
+            xb = batch_floats(x_u8, cfg.data.binarize, g_bin)
             t = model(xb, generator=g)
             mu, logvar = model.encode(xb)
             elbo.append(t["elbo"]), rec.append(t["rec"]), kl.append(t["kl"])
@@ -73,7 +69,7 @@ def evaluate_run(
     n_active, var = active_units(mu)
     result = {
         "run": str(run_dir), "checkpoint": which, "epoch": ck["epoch"], "data": str(source), "split": split,
-        "n": len(x), "binarize": cfg.data.binarize, "likelihood": cfg.model.likelihood,
+        "n": len(frames), "binarize": cfg.data.binarize, "likelihood": cfg.model.likelihood,
         "elbo": float(cat(elbo).mean()), "rec": float(cat(rec).mean()), "kl": float(cat(kl).mean()),
         "iw_samples": iw_samples, "log_px_iw": float(cat(iw).mean()) if iw_samples else None,
         "active_units": n_active, "latent_dim": cfg.model.latent_dim,

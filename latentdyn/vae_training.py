@@ -32,6 +32,7 @@ class DataConfig:
     val_split: str | None = None  # None: "test" for datasets; a scene file's "val", else "test", else none
     binarize: str = "none"  # "static" (> 0.5 once), "dynamic" (Bernoulli each epoch) or "none"
     limit: int = 0  # use only the first N training images (0: all); for quick runs
+    max_memory_mb: int = 4096  # scene frames larger than this stream from HDF5 in blocks instead of sitting in memory
 
 
 @dataclass
@@ -68,20 +69,31 @@ class VAERunConfig:
             raise LatentdynError(f"--limit {d.limit}: must not be negative")
 
 
-RESUME_MAY_CHANGE = {"train.epochs", "train.device", "data.data_dir"}
+RESUME_MAY_CHANGE = {"train.epochs", "train.device", "data.data_dir", "data.max_memory_mb"}
 
 
-def load_split(cfg: VAERunConfig, split: str | None):
-    """uint8 images (N, H, W, C) and labels of one split of the configured source."""
-    from latentdyn import datasets
+class MemoryFrames:
+    """A split held as one uint8 tensor (N, C, H, W) on the device; batches are indexed out of it."""
 
-    if datasets.is_scene_source(cfg.data.source) and split == cfg.data.train_split:
-        from latentdyn.scenefile import open_scenes
+    def __init__(self, x_u8):
+        self.x = x_u8
 
-        with open_scenes(cfg.data.source) as sf:
-            if not sf.splits:
-                split = None  # a file without splits: train on every sequence
-    return datasets.load_source(cfg.data.source, split, cfg.data.data_dir)
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def batches(self, batch_size: int, generator=None):
+        import torch
+
+        if generator is None:
+            for s in range(0, len(self.x), batch_size):
+                yield self.x[s : s + batch_size]
+            return
+        perm = torch.randperm(len(self.x), generator=generator).to(self.x.device)
+        for s in range(0, len(self.x), batch_size):
+            yield self.x[perm[s : s + batch_size]]
+
+    def head(self, n: int):
+        return self.x[:n]
 
 
 def default_val_split(cfg: VAERunConfig) -> str | None:
@@ -98,6 +110,38 @@ def default_val_split(cfg: VAERunConfig) -> str | None:
     return "val" if "val" in names else ("test" if "test" in names else None)
 
 
+def open_frames(cfg: VAERunConfig, split: str | None, device, limit: int = 0):
+    """A split of the configured source as a frame set (in memory, or streamed for big scene files).
+
+    Returns (frames, (H, W, C)). A scene file without splits trains on every sequence.
+    """
+    from latentdyn import datasets
+
+    if not datasets.is_scene_source(cfg.data.source):
+        data = datasets.load_source(cfg.data.source, split, cfg.data.data_dir)
+        images = data.images[:limit] if limit else data.images
+        return MemoryFrames(to_device_uint8(images, device)), tuple(data.shape)
+    from latentdyn.scenefile import open_scenes
+    from latentdyn.streams import SceneStream
+
+    with open_scenes(cfg.data.source) as sf:
+        if split == cfg.data.train_split and not sf.splits:
+            split = None
+        ids = np.sort(sf.split_indices(split))
+        T, shape = sf.length, sf.frame_shape
+    shape = shape if len(shape) == 3 else (*shape, 1)
+    if limit:
+        ids = ids[: -(-limit // T)]
+    n_bytes = len(ids) * T * int(np.prod(shape))
+    if n_bytes > cfg.data.max_memory_mb * 2**20:
+        block = max(1, (64 * 2**20) // (T * int(np.prod(shape))))  # about 64 MiB per block
+        return SceneStream(cfg.data.source, ids, device, block), shape
+    with open_scenes(cfg.data.source) as sf:
+        frames = sf.read_frames(ids) if len(ids) else np.zeros((0, T, *sf.frame_shape), np.uint8)
+    images = frames.reshape(-1, *shape)
+    return MemoryFrames(to_device_uint8(images[:limit] if limit else images, device)), shape
+
+
 def to_device_uint8(images: np.ndarray, device):
     """(N, H, W, C) uint8 numpy -> (N, C, H, W) uint8 tensor on ``device``."""
     import torch
@@ -106,18 +150,15 @@ def to_device_uint8(images: np.ndarray, device):
 
 
 def batch_floats(x_u8, binarize: str, generator=None):
-    """uint8 (B, C, H, W) -> float32 in [0, 1], binarized as configured (static: done before)."""
+    """uint8 (B, C, H, W) -> float32 in [0, 1], binarized as configured."""
     import torch
 
+    if binarize == "static":
+        return (x_u8 > 127).float()  # pixel / 255 > 0.5, as the TF tutorial's np.where(x > .5, 1, 0)
     x = x_u8.float().div_(255.0)  # (B, C, H, W)
     if binarize == "dynamic":
         x = torch.bernoulli(x, generator=generator)
     return x
-
-
-def static_binarize_u8(x_u8):
-    """Threshold at 0.5 once: uint8 0/255 images (so batches stay uint8 until used)."""
-    return (x_u8 > 127).to(x_u8.dtype) * 255  # pixel/255 > 0.5  <=>  pixel >= 128
 
 
 def resolve_model(cfg: VAERunConfig, shape: tuple[int, int, int]) -> VAEConfig:
@@ -140,14 +181,14 @@ def train_vae(cfg: VAERunConfig, out: str | Path, resume: bool = False, progress
     cfg.validate()
     run_dir = Path(out)
     device = pick_device(cfg.train.device)
-    train = load_split(cfg, cfg.data.train_split)
-    if cfg.data.limit:
-        train.images, train.labels = train.images[: cfg.data.limit], train.labels[: cfg.data.limit]
+    train, shape = open_frames(cfg, cfg.data.train_split, device, cfg.data.limit)
     if len(train) == 0:
         raise LatentdynError(f"the {cfg.data.train_split!r} split of {cfg.data.source} is empty")
     val_name = default_val_split(cfg)
-    val = load_split(cfg, val_name) if val_name else None
-    resolve_model(cfg, train.shape)
+    val = open_frames(cfg, val_name, device)[0] if val_name else None
+    if val is not None and len(val) == 0:
+        val = None
+    resolve_model(cfg, shape)
     plain = to_dict(cfg)
     ck = training.prepare_run_dir(run_dir, plain, "vae", resume, RESUME_MAY_CHANGE)
     training.write_config(run_dir, plain)
@@ -168,13 +209,8 @@ def train_vae(cfg: VAERunConfig, out: str | Path, resume: bool = False, progress
     elif (run_dir / "metrics.jsonl").exists():
         (run_dir / "metrics.jsonl").unlink()
 
-    x_train = to_device_uint8(train.images, device)  # (N, C, H, W) uint8 on the device
-    x_val = to_device_uint8(val.images, device) if val is not None else None
-    if cfg.data.binarize == "static":
-        x_train = static_binarize_u8(x_train)
-        x_val = static_binarize_u8(x_val) if x_val is not None else None
-    flow = FlowRecorder(run_dir, x_val if x_val is not None else x_train, cfg, device)
-    N, B = len(x_train), cfg.train.batch_size
+    flow = FlowRecorder(run_dir, (val if val is not None else train).head(8), cfg, device)
+    N, B = len(train), cfg.train.batch_size
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _nullcontext()
     row = {}
     for epoch in range(start_epoch, cfg.train.epochs + 1):
@@ -184,13 +220,12 @@ def train_vae(cfg: VAERunConfig, out: str | Path, resume: bool = False, progress
         g_perm = training.torch_generator(training.epoch_seed(cfg.train.seed, epoch, 1), "cpu")
         g_noise = training.torch_generator(training.epoch_seed(cfg.train.seed, epoch, 2), device)
         g_bin = training.torch_generator(training.epoch_seed(cfg.train.seed, epoch, 3), device)
-        perm = torch.randperm(N, generator=g_perm).to(device)
         sums = torch.zeros(4, device=device, dtype=torch.float64)  # loss, elbo, rec, kl
-        steps = range(0, N, B)
-        bar = tqdm(steps, desc=f"epoch {epoch}/{cfg.train.epochs}", unit="batch", leave=False,
-                   disable=None if progress is None else not progress)
-        for k, s in enumerate(bar):
-            xb = batch_floats(x_train[perm[s : s + B]], cfg.data.binarize, g_bin)
+        bar = tqdm(train.batches(B, g_perm), total=-(-N // B), desc=f"epoch {epoch}/{cfg.train.epochs}", unit="batch",
+                   leave=False, disable=None if progress is None else not progress)
+        seen = 0
+        for k, x_u8 in enumerate(bar):
+            xb = batch_floats(x_u8, cfg.data.binarize, g_bin)
             if device.type in ("cpu", "cuda"):
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with autocast:
@@ -200,12 +235,13 @@ def train_vae(cfg: VAERunConfig, out: str | Path, resume: bool = False, progress
             loss.backward()
             opt.step()
             sums += torch.stack([terms[t].detach().sum() for t in ("loss", "elbo", "rec", "kl")]).double()
+            seen += len(x_u8)
             if k % 50 == 49:  # a host sync now and then for the progress bar, never every step
-                bar.set_postfix(loss=f"{sums[0].item() / min(N, s + B):.2f}")
+                bar.set_postfix(loss=f"{sums[0].item() / seen:.2f}")
         bar.close()
         tr = (sums / N).tolist()
         training.check_finite(tr[0], epoch, run_dir)
-        val_stats = evaluate_elbo(model, x_val, cfg, device) if x_val is not None else None
+        val_stats = evaluate_elbo(model, val, cfg, device) if val is not None else None
         seconds = time.perf_counter() - t0
         row = {"epoch": epoch, "beta": beta, "train_loss": tr[0], "train_elbo": tr[1], "train_rec": tr[2],
                "train_kl": tr[3], "seconds": seconds}
@@ -217,7 +253,7 @@ def train_vae(cfg: VAERunConfig, out: str | Path, resume: bool = False, progress
         payload = {
             "kind": "vae", "config": plain, "model": model.state_dict(), "optimizer": opt.state_dict(),
             "epoch": epoch, "best_val_elbo": max(best, score), "rng": {"torch": torch.get_rng_state()},
-            "data": {"source": str(cfg.data.source), "shape": list(train.shape), "n_train": N},
+            "data": {"source": str(cfg.data.source), "shape": list(shape), "n_train": N},
         }
         training.save_checkpoint(run_dir / "last.pt", payload)
         if score > best:
@@ -239,8 +275,8 @@ class _nullcontext:
         return False
 
 
-def evaluate_elbo(model, x_u8, cfg: VAERunConfig, device, batch: int = 1000) -> dict:
-    """One-sample ELBO, reconstruction and KL (nats per example) over a uint8 (N, C, H, W) set.
+def evaluate_elbo(model, frames, cfg: VAERunConfig, device, batch: int = 1000) -> dict:
+    """One-sample ELBO, reconstruction and KL (nats per example) over a frame set.
 
     Dynamic binarization uses one fixed sample (seeded), so scores of different epochs compare.
     """
@@ -251,11 +287,11 @@ def evaluate_elbo(model, x_u8, cfg: VAERunConfig, device, batch: int = 1000) -> 
     g_bin = training.torch_generator(training.epoch_seed(cfg.train.seed, 0, 13), device)
     sums = torch.zeros(3, device=device, dtype=torch.float64)
     with torch.no_grad():
-        for s in range(0, len(x_u8), batch):
-            xb = batch_floats(x_u8[s : s + batch], cfg.data.binarize, g_bin)
+        for x_u8 in frames.batches(batch):
+            xb = batch_floats(x_u8, cfg.data.binarize, g_bin)
             t = model(xb, generator=g_noise)
             sums += torch.stack([t["elbo"].sum(), t["rec"].sum(), t["kl"].sum()]).double()
-    elbo, rec, kl = (sums / len(x_u8)).tolist()
+    elbo, rec, kl = (sums / len(frames)).tolist()
     return {"elbo": elbo, "rec": rec, "kl": kl}
 
 
@@ -263,12 +299,13 @@ class FlowRecorder:
     """The per-epoch prediction matrix (inputs, reconstructions, prior samples) and its animation."""
 
     def __init__(self, run_dir: Path, x_u8, cfg: VAERunConfig, device, n: int = 8):
+        """``x_u8``: the fixed inputs, uint8 (n, C, H, W) on the device."""
         import torch
 
         self.dir = run_dir / "flow"
         self.dir.mkdir(exist_ok=True)
         self.run_dir, self.cfg = run_dir, cfg
-        self.x = batch_floats(x_u8[:n], "none")  # (n, C, H, W) fixed inputs
+        self.x = batch_floats(x_u8[:n], cfg.data.binarize if cfg.data.binarize == "static" else "none")  # (n, C, H, W)
         g = training.torch_generator(training.epoch_seed(cfg.train.seed, 0, 21), "cpu")
         self.z = torch.randn((n, cfg.model.latent_dim), generator=g).to(device)  # fixed prior samples
 
