@@ -192,7 +192,7 @@ def datasets_show(name, out, split, per_class, seed, data_dir) -> None:
 
 @cli.group()
 def train() -> None:
-    """Train models: the beta-VAE."""
+    """Train models: the beta-VAE and the GRU latent predictor."""
 
 
 @train.command(name="vae")
@@ -238,6 +238,84 @@ def train_vae_cmd(source, out, latent_dim, beta, arch, likelihood, epochs, batch
     row = train_vae(cfg, out, resume=resume, progress=progress)
     click.echo(f"finished {out}: epoch {row.get('epoch', cfg.train.epochs)}"
                + (f", validation ELBO {row['val_elbo']:.2f} nats" if "val_elbo" in row else ""))
+
+
+@train.command(name="dynamics")
+@click.option("--latents", required=True, type=click.Path(dir_okay=False), help="Latents file of scene sequences (latentdyn encode).")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Run folder (created; --resume continues it).")
+@click.option("--hidden", type=int, default=128, show_default=True, help="GRU width.")
+@click.option("--layers", type=int, default=1, show_default=True, help="Stacked GRU layers.")
+@click.option("--use-logvar/--means-only", default=True, show_default=True, help="Also read the posterior log-variances.")
+@click.option("--residual/--absolute", default=True, show_default=True, help="Predict a change of the latent, or the next latent.")
+@click.option("--epochs", type=int, default=30, show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--lr", type=float, default=2e-3, show_default=True)
+@click.option("--context", type=int, default=5, show_default=True, help="Observed latents before the open-loop part.")
+@click.option("--horizon", type=int, default=20, show_default=True, help="Open-loop steps in the training loss.")
+@click.option("--open-loop-weight", type=float, default=1.0, show_default=True, help="Weight of the multi-step loss (0: teacher forcing only).")
+@click.option("--windows", "windows_per_sequence", type=int, default=4, show_default=True, help="Windows drawn from each sequence per epoch.")
+@click.option("--device", default="auto", show_default=True)
+@seed_option
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt.")
+@progress_option
+def train_dynamics_cmd(latents, out, hidden, layers, use_logvar, residual, epochs, batch_size, lr, context, horizon,
+                       open_loop_weight, windows_per_sequence, device, seed, resume, progress) -> None:
+    """Train the GRU latent predictor on encoded scene sequences."""
+    from latentdyn.dynamics import DynamicsConfig
+    from latentdyn.dynamics_training import DynamicsData, DynamicsRunConfig, DynamicsTrain, train_dynamics
+
+    cfg = DynamicsRunConfig(
+        model=DynamicsConfig(hidden=hidden, layers=layers, use_logvar=use_logvar, residual=residual),
+        data=DynamicsData(latents=str(latents)),
+        train=DynamicsTrain(epochs=epochs, batch_size=batch_size, lr=lr, context=context, horizon=horizon,
+                            open_loop_weight=open_loop_weight, windows_per_sequence=windows_per_sequence, seed=seed, device=device),
+    )
+    row = train_dynamics(cfg, out, resume=resume, progress=progress)
+    click.echo(f"finished {out}: epoch {row.get('epoch')}" + (f", validation loss {row['val_loss']:.3f}" if "val_loss" in row else ""))
+
+
+@cli.command()
+@click.option("--vae", "vae_run", required=True, type=click.Path(file_okay=False), help="VAE run folder.")
+@click.option("--data", "source", required=True, help="A scene file, or a dataset name (then --split picks train or test).")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Latents file to write (.h5).")
+@click.option("--split", default=None, help="Datasets: train or test (default test). Scene files: every sequence is encoded.")
+@click.option("--device", default="auto", show_default=True)
+@data_dir_option
+@progress_option
+def encode(vae_run, source, out, split, device, data_dir, progress) -> None:
+    """Encode frames into posterior means and log-variances, with provenance (HDF5)."""
+    from latentdyn.latents import encode as encode_fn
+
+    click.echo(f"wrote {encode_fn(vae_run, source, out, split, device, data_dir, progress=progress)}")
+
+
+@cli.command()
+@click.option("--vae", "vae_run", required=True, type=click.Path(file_okay=False), help="VAE run folder.")
+@click.option("--dynamics", "dyn_run", required=True, type=click.Path(file_okay=False), help="Dynamics run folder.")
+@click.option("--data", "source", required=True, type=click.Path(dir_okay=False), help="Scene file.")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Folder for metrics.json, the plot and the videos.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--context", type=int, default=10, show_default=True, help="Observed frames before predicting.")
+@click.option("--horizon", type=int, default=20, show_default=True, help="Predicted steps.")
+@click.option("--sequences", type=int, default=64, show_default=True, help="Sequences to score.")
+@click.option("--samples", type=int, default=0, show_default=True, help="Sampled futures per sequence (0: the mean only).")
+@click.option("--video-sequences", type=int, default=4, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@seed_option
+@fps_option
+def rollout(vae_run, dyn_run, source, out, split, context, horizon, sequences, samples, video_sequences, device, seed, fps) -> None:
+    """Roll the predictor out, decode, score against the truth and the baselines, and film it."""
+    from latentdyn.rollout import RolloutConfig, run_rollout
+
+    cfg = RolloutConfig(split=split, context=context, horizon=horizon, sequences=sequences, samples=samples,
+                        video_sequences=video_sequences, seed=seed, device=device, fps=fps)
+    res = run_rollout(vae_run, dyn_run, source, out, cfg)
+    click.echo(f"wrote {out}/metrics.json, error_vs_horizon.png, rollout.mp4, rollout.gif")
+    click.echo(f"one-step squared error per frame: " + ", ".join(f"{k} {v:.3f}" for k, v in res["one_step_se_per_frame"].items()))
+    for name, v in res["open_loop"].items():
+        s = v["summary"]
+        extra = f", position error {s['position_error_px']:.2f} px" if "position_error_px" in s else ""
+        click.echo(f"open loop {name}: squared error per frame {s['se_per_frame']:.3f}{extra}")
 
 
 @cli.command()

@@ -156,3 +156,44 @@ def check_finite(value: float, epoch: int, run_dir: Path, what: str = "loss") ->
             f"the {what} became {value} in epoch {epoch}; training stopped and {run_dir / 'last.pt'} keeps the last "
             "good epoch; lower --lr (or --beta warm-up) and --resume"
         )
+
+
+def start(run_dir: Path, plain: dict, kind: str, resume: bool, ignore: set[str], model, optimizer) -> tuple[int, float, MetricsLog]:
+    """Prepare the run folder and restore a checkpoint when resuming.
+
+    Returns (first epoch to run, best score so far, the metrics log).
+    """
+    import torch
+
+    ck = prepare_run_dir(run_dir, plain, kind, resume, ignore)
+    write_config(run_dir, plain)
+    log = MetricsLog(run_dir / "metrics.jsonl")
+    if ck is None:
+        if log.path.exists():
+            log.path.unlink()
+        return 1, -float("inf"), log
+    model.load_state_dict(ck["model"])
+    optimizer.load_state_dict(ck["optimizer"])
+    torch.set_rng_state(ck["rng"]["torch"])
+    log.truncate(ck["epoch"])
+    return ck["epoch"] + 1, float(ck["best_score"]), log
+
+
+def finish_epoch(run_dir: Path, kind: str, plain: dict, model, optimizer, epoch: int, row: dict, score: float,
+                 best: float, log: MetricsLog, extra: dict | None = None) -> float:
+    """Log the epoch, write last.pt (and best.pt when ``score`` beats ``best``); returns the new best.
+
+    The metrics row is written before the checkpoint: a crash in between leaves a row that the
+    next ``--resume`` drops (``MetricsLog.truncate``), never a checkpoint without its row.
+    """
+    import torch
+
+    log.append(row)
+    payload = {
+        "kind": kind, "config": plain, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "epoch": epoch, "best_score": max(best, score), "rng": {"torch": torch.get_rng_state()}, **(extra or {}),
+    }
+    save_checkpoint(run_dir / "last.pt", payload)
+    if score > best:
+        save_checkpoint(run_dir / "best.pt", payload)
+    return max(best, score)

@@ -170,7 +170,8 @@ def resolve_model(cfg: VAERunConfig, shape: tuple[int, int, int]) -> VAEConfig:
     return m
 
 
-def train_vae(cfg: VAERunConfig, out: str | Path, resume: bool = False, progress: bool | None = None) -> dict:
+def train_vae(cfg: VAERunConfig, out: str | Path, resume: bool = False, progress: bool | None = None,
+              verbose: bool = True) -> dict:
     """Train (or resume) a beta-VAE into the run folder ``out``; returns the last metrics row."""
     import torch
     from tqdm.auto import tqdm
@@ -190,25 +191,12 @@ def train_vae(cfg: VAERunConfig, out: str | Path, resume: bool = False, progress
         val = None
     resolve_model(cfg, shape)
     plain = to_dict(cfg)
-    ck = training.prepare_run_dir(run_dir, plain, "vae", resume, RESUME_MAY_CHANGE)
-    training.write_config(run_dir, plain)
-
     torch.manual_seed(cfg.train.seed)  # initial weights
     model = BetaVAE(cfg.model).to(device)
     if device.type in ("cpu", "cuda"):
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-    start_epoch, best = 1, -float("inf")
-    log = training.MetricsLog(run_dir / "metrics.jsonl")
-    if ck is not None:
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        torch.set_rng_state(ck["rng"]["torch"])
-        start_epoch, best = ck["epoch"] + 1, ck["best_val_elbo"]
-        log.truncate(ck["epoch"])
-    elif (run_dir / "metrics.jsonl").exists():
-        (run_dir / "metrics.jsonl").unlink()
-
+    start_epoch, best, log = training.start(run_dir, plain, "vae", resume, RESUME_MAY_CHANGE, model, opt)
     flow = FlowRecorder(run_dir, (val if val is not None else train).head(8), cfg, device)
     N, B = len(train), cfg.train.batch_size
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _nullcontext()
@@ -249,18 +237,10 @@ def train_vae(cfg: VAERunConfig, out: str | Path, resume: bool = False, progress
             training.check_finite(val_stats["elbo"], epoch, run_dir, "validation ELBO")
             row.update({f"val_{k}": v for k, v in val_stats.items()})
         score = row.get("val_elbo", row["train_elbo"])
-        log.append(row)
-        payload = {
-            "kind": "vae", "config": plain, "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "epoch": epoch, "best_val_elbo": max(best, score), "rng": {"torch": torch.get_rng_state()},
-            "data": {"source": str(cfg.data.source), "shape": list(shape), "n_train": N},
-        }
-        training.save_checkpoint(run_dir / "last.pt", payload)
-        if score > best:
-            best = score
-            training.save_checkpoint(run_dir / "best.pt", payload)
+        best = training.finish_epoch(run_dir, "vae", plain, model, opt, epoch, row, score, best, log,
+                                     {"data": {"source": str(cfg.data.source), "shape": list(shape), "n_train": N}})
         flow.snapshot(model, epoch, score)
-        if progress is not False:
+        if verbose:
             msg = f"epoch {epoch}: train ELBO {tr[1]:.2f}" + (f", val ELBO {row['val_elbo']:.2f}" if val_stats else "")
             tqdm.write(f"{msg} ({seconds:.1f} s)")
     flow.animate()
