@@ -318,6 +318,25 @@ def rollout(vae_run, dyn_run, source, out, split, context, horizon, sequences, s
         click.echo(f"open loop {name}: squared error per frame {s['se_per_frame']:.3f}{extra}")
 
 
+@cli.command(name="latent-map")
+@click.option("--vae", "vae_run", required=True, type=click.Path(file_okay=False), help="VAE run folder.")
+@click.option("--data", "source", default=None, help="Dataset name or scene file (default: the run's training data).")
+@click.option("--split", default="test", show_default=True)
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Folder for the figures and arrays.")
+@click.option("--limit", type=int, default=5000, show_default=True, help="Points plotted (0: all).")
+@click.option("--grid", type=click.IntRange(2, 40), default=20, show_default=True, help="Manifold grid side (2-d latents).")
+@click.option("--device", default="auto", show_default=True)
+@data_dir_option
+def latent_map_cmd(vae_run, source, split, out, limit, grid, device, data_dir) -> None:
+    """Latent map of a split: scatter by class or ground-truth factor; manifold and magnification for 2-d."""
+    from latentdyn.latentmap import latent_map
+
+    res = latent_map(vae_run, source, out, split, data_dir, device, limit, grid)
+    for f in res["figures"]:
+        click.echo(f"wrote {f}")
+    click.echo(f"wrote {res['arrays']}")
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--data", "source", default=None, help="Dataset name or scene file (default: the run's training data).")

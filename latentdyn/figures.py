@@ -32,6 +32,19 @@ def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
     return path
 
 
+def save_figures(fig, stem: str | Path, formats: tuple[str, ...] = ("png", "pdf"), dpi: int = 150) -> list[Path]:
+    """Save ``fig`` as stem.png, stem.pdf, ... (atomically each) and close it."""
+    stem = Path(stem)
+    out = []
+    for fmt in formats:
+        path = stem.with_suffix("." + fmt)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format=fmt, bbox_inches="tight")
+        out.append(path)
+    _plt().close(fig)
+    return out
+
+
 def class_grid(images: np.ndarray, labels: np.ndarray, class_names: list[str], per_class: int = 8,
                seed: int = 0, title: str | None = None):
     """A labelled grid: one row per class, ``per_class`` random examples of it (seeded)."""

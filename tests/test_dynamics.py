@@ -211,3 +211,41 @@ def test_rollout_and_encode_bad_input(pipeline, tmp_path):
     _fails_cleanly(run(cli, ["train", "dynamics", "--latents", str(pipeline / "ball.h5"), "--out", str(tmp_path / "d")]),
                    "not a latents file")
     assert not (tmp_path / "r" / "metrics.json").exists()
+
+
+def test_latent_map_for_scene_and_2d_dataset(pipeline, tmp_path):
+    import numpy as np
+
+    r = CliRunner().invoke(cli, ["latent-map", "--vae", str(pipeline / "vae"), "--data", str(pipeline / "ball.h5"),
+                                 "--out", str(tmp_path / "m"), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    for name in ("latent_map.png", "latent_map.pdf", "pairs.png", "pairs.pdf"):
+        assert (tmp_path / "m" / name).stat().st_size > 5000
+    arrays = np.load(tmp_path / "m" / "latent_map.npz")
+    assert arrays["mu"].shape == (6 * 16, 3) and arrays["pca"].shape == (96, 2) and "factor_ball_x" in arrays
+    _fails_cleanly(CliRunner().invoke(cli, ["latent-map", "--vae", str(tmp_path / "none"), "--out", str(tmp_path / "x")]),
+                   "does not exist")
+
+
+def test_inverse_cdf_grid_and_magnification_map():
+    from scipy.stats import norm
+
+    from latentdyn.latentmap import inverse_cdf_grid
+
+    g = inverse_cdf_grid(5)
+    assert g.shape == (25, 2)
+    np.testing.assert_allclose(g[0], [norm.ppf(0.05), norm.ppf(0.95)])  # top-left: small z1, large z2
+    np.testing.assert_allclose(g[12], [0.0, 0.0], atol=1e-12)  # the centre
+
+
+def test_latent_map_2d_has_manifold_and_magnification(pipeline, tmp_path):
+    run = CliRunner().invoke
+    r = run(cli, ["train", "vae", "--data", str(pipeline / "ball.h5"), "--out", str(tmp_path / "v2"), "--arch", "mlp",
+                  "--latent-dim", "2", "--epochs", "1", "--device", "cpu", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    r = run(cli, ["latent-map", "--vae", str(tmp_path / "v2"), "--out", str(tmp_path / "m"), "--grid", "6", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    arrays = np.load(tmp_path / "m" / "latent_map.npz")
+    assert arrays["magnification"].shape == (60, 60) and (arrays["magnification"] >= 0).all()
+    assert arrays["manifold"].shape == (6 * 28, 6 * 28, 1)
+    assert (tmp_path / "m" / "manifold.png").exists() and (tmp_path / "m" / "manifold.pdf").exists()
