@@ -338,6 +338,29 @@ def latent_map_cmd(vae_run, source, split, out, limit, grid, device, data_dir) -
 
 
 @cli.command()
+@click.option("--vae", "vae_run", required=True, type=click.Path(file_okay=False), help="VAE run folder.")
+@click.option("--data", "source", default=None, help="Dataset name or scene file (default: the run's training data).")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Folder for figures, animation and JSON.")
+@click.option("--pairs", type=click.IntRange(1, 256), default=8, show_default=True)
+@click.option("--classes", default=None, help="Join class A to class B, e.g. 3,8 or Sandal,Sneaker.")
+@click.option("--steps", type=click.IntRange(2, 64), default=10, show_default=True, help="Decoded images along each path.")
+@click.option("--points", "n_points", type=click.IntRange(3, 256), default=32, show_default=True, help="Points of the geodesic.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@seed_option
+@data_dir_option
+def interpolate(vae_run, source, out, pairs, classes, steps, n_points, split, device, seed, data_dir) -> None:
+    """Geodesic against linear interpolation between pairs of examples, under the pull-back metric."""
+    from latentdyn.interpolation import interpolate as run
+
+    res = run(vae_run, source, out, pairs, classes, steps, split, n_points, data_dir, device, seed)
+    r = res["length_ratio"]
+    click.echo(f"geodesic / linear length over {pairs} pairs: median {r['median']:.3f} (quartiles {r['q25']:.3f}-{r['q75']:.3f}); "
+               f"{res['seconds']:.1f} s")
+    click.echo(f"wrote {out}/interpolation.json, pair_*.png, interpolation.mp4, interpolation.gif")
+
+
+@cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--data", "source", default=None, help="Dataset name or scene file (default: the run's training data).")
 @click.option("--split", default="test", show_default=True)

@@ -249,3 +249,32 @@ def test_latent_map_2d_has_manifold_and_magnification(pipeline, tmp_path):
     assert arrays["magnification"].shape == (60, 60) and (arrays["magnification"] >= 0).all()
     assert arrays["manifold"].shape == (6 * 28, 6 * 28, 1)
     assert (tmp_path / "m" / "manifold.png").exists() and (tmp_path / "m" / "manifold.pdf").exists()
+
+
+def test_interpolate_through_cli(pipeline, tmp_path):
+    from latentdyn.video import count_frames
+
+    out = tmp_path / "ip"
+    r = CliRunner().invoke(cli, ["interpolate", "--vae", str(pipeline / "vae"), "--data", str(pipeline / "ball.h5"),
+                                 "--out", str(out), "--pairs", "2", "--steps", "4", "--points", "8", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "interpolation.json").read_text())
+    assert len(res["pairs"]) == 2 and all(p["length_ratio"] <= 1.0 + 1e-6 for p in res["pairs"])
+    assert res["length_ratio"]["q25"] <= res["length_ratio"]["median"] <= res["length_ratio"]["q75"]
+    assert (out / "pair_00.png").exists() and (out / "pair_01.png").exists()
+    assert count_frames(out / "interpolation.gif") == 6 and count_frames(out / "interpolation.mp4") == 6  # 4 steps there and back
+    _fails_cleanly(CliRunner().invoke(cli, ["interpolate", "--vae", str(pipeline / "vae"), "--data", str(pipeline / "ball.h5"),
+                                            "--out", str(out), "--classes", "1,2"]), "class names")
+
+
+def test_parse_classes_and_pairs():
+    from latentdyn.interpolation import parse_classes, pick_pairs
+
+    names = ["a", "b", "c"]
+    assert parse_classes("0,b", names) == (0, 1) and parse_classes(None, names) is None
+    with pytest.raises(LatentdynError, match="unknown class 'z'"):
+        parse_classes("a,z", names)
+    labels = np.array([0, 0, 1, 1, 2])
+    p = pick_pairs(labels, 5, 10, (0, 2), seed=0)
+    assert (labels[p[:, 0]] == 0).all() and (labels[p[:, 1]] == 2).all()
+    np.testing.assert_array_equal(p, pick_pairs(labels, 5, 10, (0, 2), seed=0))
