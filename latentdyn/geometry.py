@@ -103,10 +103,11 @@ def reparametrize(decode: Decoder, curve: torch.Tensor, n: int | None = None) ->
 
 def connecting_geodesic(
     decode: Decoder, z0: torch.Tensor, z1: torch.Tensor, n_points: int = 32, max_iter: int = 300,
-    tol: float = 1e-4, coarse: int = 8, constant_speed: bool = True, history: bool = False,
+    tol: float = 1e-3, coarse: int = 8, constant_speed: bool = True, history: bool = False,
 ) -> dict:
     """Energy-minimising curves between z0[k] and z1[k] (each (B, d)) under the pull-back metric.
 
+    A pair has converged when an accepted step lowers its energy by less than ``tol`` (relative).
     Returns {'curve' (B, n, d), 'length', 'energy', 'line_length', 'line_energy' (B,),
     'converged' (B,) bool, 'iterations' (B,), 'decoder_passes' int, and 'energy_history' (list of
     (B,) tensors, when ``history``)}. ``decode`` is any differentiable torch callable (B, d) -> (B, ...).

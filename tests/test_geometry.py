@@ -97,3 +97,30 @@ def test_variance_aware_metric_grows_away_from_data():
     f = G.variance_aware(lambda z: z, sig)
     near, far = G.magnification(f, torch.tensor([[0.1, 0.0]])), G.magnification(f, torch.tensor([[2.0, 0.0]]))
     assert far > near
+
+
+def test_trained_2d_vae_geodesics_avoid_high_magnification(tmp_path):
+    """On a trained 2-d VAE, pairs whose straight line crosses a region of high magnification get
+    a geodesic that is strictly shorter than that line."""
+    from latentdyn.vae import VAEConfig
+    from latentdyn.vae_training import DataConfig, OptimConfig, VAERunConfig, load_vae, train_vae
+
+    from .test_datasets import _need_fashion_mnist
+
+    _need_fashion_mnist()
+    torch.set_default_dtype(torch.float32)
+    cfg = VAERunConfig(model=VAEConfig(arch="mlp", latent_dim=2), data=DataConfig(source="fashion-mnist", binarize="static",
+                       limit=4000, val_split=""), train=OptimConfig(epochs=3, device="cpu"))
+    train_vae(cfg, tmp_path / "v", progress=False, verbose=False)
+    vae, _, _ = load_vae(tmp_path / "v", "last")
+    for p in vae.parameters():
+        p.requires_grad_(False)
+    g = torch.Generator().manual_seed(0)
+    z0, z1 = torch.randn(32, 2, generator=g) * 1.5, torch.randn(32, 2, generator=g) * 1.5
+    line = G.straight_line(z0, z1, 16)
+    mag = G.magnification(vae.decode, line.reshape(-1, 2)).reshape(32, 16)
+    through = mag.max(1).values > 2 * torch.maximum(mag[:, 0], mag[:, -1])  # a ridge of magnification on the way
+    assert through.sum() >= 3
+    out = G.connecting_geodesic(vae.decode, z0[through], z1[through], n_points=16)
+    ratio = out["length"] / out["line_length"]
+    assert (ratio < 1.0).all() and ratio.median() < 0.99
