@@ -2,8 +2,9 @@
 
     python benchmarks/bench_rollout.py [--sequences 1000] [--steps 100] [--device auto]
 
-Both sides use the same models (a GRU predictor of width 128 on a 4-d latent and the
-``tutorial`` decoder for 28x28 frames, randomly initialised: speed does not depend on training):
+Both sides use the same models (a GRU predictor of width 128 on a 4-d latent and a decoder for
+28x28 frames, ``--arch`` tutorial by default, randomly initialised: speed does not depend on
+training):
 - yardstick: the way a notebook often does it, one sequence at a time, one step at a time
   (GRU step, decode the frame), here over a sample of sequences and scaled to the total;
 - ours: ``latentdyn.dynamics.predict`` for all sequences at once, then one batched decode
@@ -36,11 +37,14 @@ def main() -> None:
     ap.add_argument("--context", type=int, default=10)
     ap.add_argument("--yardstick-sequences", type=int, default=20, help="sequences the slow loop actually runs")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--arch", default="tutorial", choices=["tutorial", "mlp", "resnet"], help="decoder architecture")
     args = ap.parse_args()
     dev = pick_device(args.device)
     torch.manual_seed(0)
     d = 4
-    vae = BetaVAE(VAEConfig(arch="tutorial", latent_dim=d)).to(dev).eval()
+    vae = BetaVAE(VAEConfig(arch=args.arch, latent_dim=d)).to(dev).eval()
+    if dev.type in ("cpu", "cuda"):
+        vae = vae.to(memory_format=torch.channels_last)
     gru = LatentGRU(DynamicsConfig(hidden=128, latent_dim=d)).to(dev).eval()
     torch.nn.init.normal_(gru.head.weight, std=0.01)  # make it move
     ctx = torch.randn(args.sequences, args.context, d, device=dev)
@@ -65,13 +69,16 @@ def main() -> None:
     sync(dev)
     t0 = time.perf_counter()
     z = predict(gru, ctx, args.steps, context_logvar=ctx_lv)  # (N, steps, d)
+    sync(dev)
+    t_roll = time.perf_counter() - t0
     frames = decode_latents(vae, z)  # (N, steps, 28, 28, 1)
     sync(dev)
     ours = time.perf_counter() - t0
     total = args.sequences * args.steps
-    print(f"device: {dev}; {args.sequences} sequences x {args.steps} steps, frames {tuple(frames.shape[2:])}")
+    print(f"device: {dev}; {args.sequences} sequences x {args.steps} steps, {args.arch} decoder, frames {tuple(frames.shape[2:])}")
     print(f"per-sequence loop : {loop:8.1f} s  ({total / loop:10,.0f} frames/s; {n} sequences timed, scaled)")
-    print(f"latentdyn batched : {ours:8.1f} s  ({total / ours:10,.0f} frames/s)")
+    print(f"latentdyn batched : {ours:8.1f} s  ({total / ours:10,.0f} frames/s): GRU rollout {t_roll:.2f} s, "
+          f"decoding ({args.arch}) {ours - t_roll:.1f} s")
     print(f"ratio             : {loop / ours:8.1f} x")
 
 
