@@ -346,14 +346,15 @@ def latent_map_cmd(vae_run, source, split, out, limit, grid, device, data_dir) -
 @click.option("--steps", type=click.IntRange(2, 64), default=10, show_default=True, help="Decoded images along each path.")
 @click.option("--points", "n_points", type=click.IntRange(3, 256), default=32, show_default=True, help="Points of the geodesic.")
 @click.option("--split", default="test", show_default=True)
+@click.option("--variance-aware", is_flag=True, help="Add an RBF uncertainty that grows away from the data to the metric.")
 @click.option("--device", default="auto", show_default=True)
 @seed_option
 @data_dir_option
-def interpolate(vae_run, source, out, pairs, classes, steps, n_points, split, device, seed, data_dir) -> None:
+def interpolate(vae_run, source, out, pairs, classes, steps, n_points, split, variance_aware, device, seed, data_dir) -> None:
     """Geodesic against linear interpolation between pairs of examples, under the pull-back metric."""
     from latentdyn.interpolation import interpolate as run
 
-    res = run(vae_run, source, out, pairs, classes, steps, split, n_points, data_dir, device, seed)
+    res = run(vae_run, source, out, pairs, classes, steps, split, n_points, data_dir, device, seed, variance_aware=variance_aware)
     r = res["length_ratio"]
     click.echo(f"geodesic / linear length over {pairs} pairs: median {r['median']:.3f} (quartiles {r['q25']:.3f}-{r['q75']:.3f}); "
                f"{res['seconds']:.1f} s")

@@ -124,3 +124,23 @@ def test_trained_2d_vae_geodesics_avoid_high_magnification(tmp_path):
     out = G.connecting_geodesic(vae.decode, z0[through], z1[through], n_points=16)
     ratio = out["length"] / out["line_length"]
     assert (ratio < 1.0).all() and ratio.median() < 0.99
+
+
+def test_variance_aware_geodesic_keeps_to_the_data():
+    """Three clusters of latents and a flat decoder: only the RBF uncertainty shapes the metric,
+    and the geodesic between two clusters spends its way nearer the data (lower uncertainty)
+    than the straight line across the gap."""
+    import numpy as np
+
+    from latentdyn.interpolation import data_aware_decoder
+
+    torch.set_default_dtype(torch.float32)
+    rng = np.random.default_rng(0)
+    mu = np.concatenate([rng.normal([-2, 0], 0.3, (100, 2)), rng.normal([2, 0], 0.3, (100, 2)),
+                         rng.normal([0, 1.5], 0.3, (100, 2))]).astype(np.float32)
+    f = data_aware_decoder(lambda z: z, mu, k=60, weight=3.0)
+    z0, z1 = torch.tensor([[-2.0, 0.0]]), torch.tensor([[2.0, 0.0]])
+    out = G.connecting_geodesic(f, z0, z1, n_points=24)
+    sigma = lambda c: f(c[0])[:, -1].mean()  # noqa: E731  # mean uncertainty along a curve
+    assert sigma(out["curve"]) < sigma(G.straight_line(z0, z1, 24))
+    assert out["energy"][0] < 0.5 * out["line_energy"][0]
