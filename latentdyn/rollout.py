@@ -198,10 +198,21 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=2, allow_nan=True) + "\n")
+        tmp.write_text(json.dumps(_finite(result), indent=2, allow_nan=False) + "\n")  # strict JSON: NaN -> null
     plot_errors(result, out / "error_vs_horizon.png")
     write_rollout_video(truth[: cfg.video_sequences, : K + H], pred[: cfg.video_sequences], K, ids, out, cfg.fps)
     return result
+
+
+def _finite(x):
+    """Replace NaN and infinities (undefined measures, e.g. no motion at step 1) by None, recursively."""
+    if isinstance(x, float):
+        return x if np.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
 
 
 def plot_errors(result: dict, path: Path) -> Path:

@@ -10,6 +10,7 @@ how the model learned, epoch by epoch.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,7 +200,7 @@ def train_vae(cfg: VAERunConfig, out: str | Path, resume: bool = False, progress
     start_epoch, best, log = training.start(run_dir, plain, "vae", resume, RESUME_MAY_CHANGE, model, opt)
     flow = FlowRecorder(run_dir, (val if val is not None else train).head(8), cfg, device)
     N, B = len(train), cfg.train.batch_size
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _nullcontext()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
     row = {}
     for epoch in range(start_epoch, cfg.train.epochs + 1):
         t0 = time.perf_counter()
@@ -245,14 +246,6 @@ def train_vae(cfg: VAERunConfig, out: str | Path, resume: bool = False, progress
             tqdm.write(f"{msg} ({seconds:.1f} s)")
     flow.animate()
     return row
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def evaluate_elbo(model, frames, cfg: VAERunConfig, device, batch: int = 1000) -> dict:

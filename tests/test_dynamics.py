@@ -184,7 +184,10 @@ def test_rollout_end_to_end_through_cli(pipeline):
                                  "--data", str(pipeline / "ball.h5"), "--out", str(out), "--context", "4", "--horizon", "10",
                                  "--samples", "2", "--device", "cpu"])
     assert r.exit_code == 0, r.output
-    res = json.loads((out / "metrics.json").read_text())
+    text = (out / "metrics.json").read_text()
+    assert "NaN" not in text  # strict JSON: undefined measures are null
+    res = json.loads(text)
+    assert res["open_loop"]["model"]["per_step"]["direction_error_deg"][0] is None
     assert set(res["open_loop"]) >= {"model", "copy_last", "linear_pixels", "constant_velocity_latent", "reconstruction",
                                      "model_samples_mean"}
     assert len(res["open_loop"]["model"]["per_step"]["se_per_frame"]) == 10
