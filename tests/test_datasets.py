@@ -297,3 +297,16 @@ def test_scene_file_is_a_source(scene_file):
     assert seqs.shape == (18, 20, 30, 30, 1)
     with pytest.raises(LatentdynError, match="unknown dataset 'nope'"):
         ds.load_source("nope")
+
+
+def test_fetch_cifar_unpacks_the_batches(tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    truth = write_cifar(mirror, per_batch=3)
+    md5 = {"cifar-10-binary.tar.gz": downloads.md5_file(mirror / "cifar-10-binary.tar.gz")}
+    monkeypatch.setitem(ds.DATASETS, "cifar10", dataclasses.replace(ds.DATASETS["cifar10"], urls=[_file_url(mirror) + "/"], md5=md5))
+    monkeypatch.setattr(ds, "SYSTEM_DIRS", [])
+    dest = ds.fetch("cifar10", progress=False)
+    assert sorted(p.name for p in (dest / "cifar-10-batches-bin").iterdir()) == sorted(cifar.TRAIN_FILES + cifar.TEST_FILES)
+    got = ds.load("cifar10", "train", check_size=False, download=False)
+    assert got.source.endswith("cifar-10-batches-bin")
+    np.testing.assert_array_equal(got.images, truth["train"][0])

@@ -182,7 +182,10 @@ def _missing_message(spec: Spec, data_dir, suggest_fetch: bool = True) -> str:
 
 
 def fetch(name: str, data_dir: str | Path | None = None, progress: bool | None = None) -> Path:
-    """Download ``name``'s distributed files into ``data_dir`` or the cache; verified by MD5."""
+    """Download ``name``'s distributed files into ``data_dir`` or the cache; verified by MD5.
+
+    CIFAR-10's batches are then unpacked beside the archive (cifar-10-batches-bin/).
+    """
     spec = get_spec(name)
     dest = Path(data_dir) if data_dir is not None else cache_dir() / spec.files
     created = not dest.exists()
@@ -200,6 +203,12 @@ def fetch(name: str, data_dir: str | Path | None = None, progress: bool | None =
             if created and dest.is_dir() and not any(dest.iterdir()):
                 dest.rmdir()  # leave no trace of a failed first fetch
             raise LatentdynError(f"{e}. {_missing_message(spec, data_dir, suggest_fetch=False)}") from None
+    if spec.kind == "cifar":  # unpack the batches once (filtered members), so loads skip the gunzip
+        binaries = dest / "cifar-10-batches-bin"
+        wanted = [n for n in cifar.TRAIN_FILES + cifar.TEST_FILES if not (binaries / n).is_file()]
+        if wanted:
+            binaries.mkdir(exist_ok=True)
+            cifar.extract_members(dest / "cifar-10-binary.tar.gz", wanted, binaries)
     return dest
 
 
