@@ -311,7 +311,7 @@ def rollout(vae_run, dyn_run, source, out, split, context, horizon, sequences, s
                         video_sequences=video_sequences, seed=seed, device=device, fps=fps)
     res = run_rollout(vae_run, dyn_run, source, out, cfg)
     click.echo(f"wrote {out}/metrics.json, error_vs_horizon.png, rollout.mp4, rollout.gif")
-    click.echo(f"one-step squared error per frame: " + ", ".join(f"{k} {v:.3f}" for k, v in res["one_step_se_per_frame"].items()))
+    click.echo("one-step squared error per frame: " + ", ".join(f"{k} {v:.3f}" for k, v in res["one_step_se_per_frame"].items()))
     for name, v in res["open_loop"].items():
         s = v["summary"]
         extra = f", position error {s['position_error_px']:.2f} px" if "position_error_px" in s else ""

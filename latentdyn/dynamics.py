@@ -95,7 +95,7 @@ class LatentGRU(nn.Module):
         """
         lv = logvar if logvar is not None else torch.zeros_like(mu)
         if samples:
-            S, (B, K, d) = samples, mu.shape
+            S, B, d = samples, mu.shape[0], mu.shape[2]
             mu = mu.repeat(S, 1, 1)  # (S*B, K, d)
             lv = lv.repeat(S, 1, 1)
         mean, s, lv_next, h = self(mu, lv)  # warm-up on the context

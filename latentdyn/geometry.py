@@ -18,7 +18,6 @@ vector-Jacobian products through the decoder; no full Jacobian is ever formed.
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch

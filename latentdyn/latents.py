@@ -112,6 +112,16 @@ def encode(vae_run: str | Path, source: str | Path, out: str | Path, split: str 
     return out
 
 
+def check_vae_hash(sha256: str, vae_run: str | Path, what: str) -> None:
+    """Refuse ``what`` (made from the VAE whose best.pt hashes to ``sha256``) for another VAE run."""
+    ck = Path(vae_run) / "best.pt"
+    if not ck.exists():
+        raise LatentdynError(f"{vae_run} has no best.pt; give the VAE run folder {what} was made with")
+    if sha256 and sha256_file(ck) != sha256:
+        raise LatentdynError(f"{what} was made by another VAE (sha256 {sha256[:12]}..., not {vae_run}'s); "
+                             "use the matching VAE run or re-encode with `latentdyn encode`")
+
+
 class LatentFile:
     """A validated, read-only latents file."""
 
@@ -163,13 +173,7 @@ class LatentFile:
 
     def check_vae(self, vae_run: str | Path) -> None:
         """Refuse when these latents were not made by the VAE checkpoint in ``vae_run``."""
-        ck = Path(vae_run) / "best.pt"
-        if not ck.exists():
-            raise LatentdynError(f"{vae_run} has no best.pt; give the VAE run folder the latents were made with")
-        if sha256_file(ck) != self.vae_sha256:
-            raise LatentdynError(
-                f"{self.path} was made by another VAE (sha256 {self.vae_sha256[:12]}..., not {vae_run}'s); re-encode with `latentdyn encode`"
-            )
+        check_vae_hash(self.vae_sha256, vae_run, str(self.path))
 
     def close(self) -> None:
         self.file.close()

@@ -23,7 +23,7 @@ import numpy as np
 
 from latentdyn import metrics as M
 from latentdyn.errors import LatentdynError
-from latentdyn.fileio import atomic_path, sha256_file
+from latentdyn.fileio import atomic_path
 
 
 @dataclass
@@ -122,7 +122,7 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
 
     from latentdyn.devices import pick_device
     from latentdyn.dynamics_training import load_dynamics
-    from latentdyn.latents import encode_frames
+    from latentdyn.latents import check_vae_hash, encode_frames
     from latentdyn.scenefile import open_scenes
     from latentdyn.vae_training import load_vae
 
@@ -130,8 +130,7 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     dev = pick_device(cfg.device)
     vae, vcfg, _ = load_vae(vae_run, "best", dev)
     dyn, dcfg, _ = load_dynamics(dynamics_run, "best", dev)
-    if dcfg.data.vae_sha256 and dcfg.data.vae_sha256 != sha256_file(Path(vae_run) / "best.pt"):
-        raise LatentdynError(f"{dynamics_run} was trained on latents of another VAE than {vae_run}; give the matching VAE run")
+    check_vae_hash(dcfg.data.vae_sha256, vae_run, f"the predictor in {dynamics_run}")
     if dcfg.model.latent_dim != vcfg.model.latent_dim:
         raise LatentdynError(f"the predictor has {dcfg.model.latent_dim} latent dimensions, the VAE {vcfg.model.latent_dim}")
     K, H = cfg.context, cfg.horizon

@@ -43,8 +43,8 @@ except ImportError:  # pragma: no cover - isal is a declared dependency
 class SceneWriter:
     """Creates a scene file and fills it sequence block by sequence block.
 
-    ``write(start, frames_chunks, states)`` takes one zlib-compressed chunk per sequence (see
-    ``deflate``) or raw frames, so compression can run in worker threads while this object, on
+    ``write(start, chunks, states)`` takes one zlib-compressed chunk per sequence (see
+    ``deflate``), so compression can run in worker threads while this object, on
     one thread, only copies bytes into the file.
     """
 
@@ -81,17 +81,13 @@ class SceneWriter:
             self.states.attrs["columns"] = "x,y,vx,vy"
             self.states.attrs["units"] = "pixels; pixels per frame; origin at the top-left corner, y down"
 
-    def write(self, start: int, frames: list[bytes] | np.ndarray, states: np.ndarray | None = None) -> None:
-        if isinstance(frames, np.ndarray):
-            self.frames[start : start + len(frames)] = frames
-            count = len(frames)
-        else:
-            zeros = (0,) * (self.frames.ndim - 1)
-            for k, chunk in enumerate(frames):
-                self.frames.id.write_direct_chunk((start + k, *zeros), chunk)
-            count = len(frames)
+    def write(self, start: int, chunks: list[bytes], states: np.ndarray | None = None) -> None:
+        """Sequences start, start+1, ...: one ``deflate``d chunk each, and their states."""
+        zeros = (0,) * (self.frames.ndim - 1)
+        for k, chunk in enumerate(chunks):
+            self.frames.id.write_direct_chunk((start + k, *zeros), chunk)
         if states is not None and self.states is not None:
-            self.states[start : start + count] = states
+            self.states[start : start + len(chunks)] = states
 
     def write_splits(self, splits: Mapping[str, np.ndarray]) -> None:
         g = self.file.create_group("splits", track_order=True)

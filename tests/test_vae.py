@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import pickle
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -35,10 +33,10 @@ def test_shapes(arch, shape):
 
 def test_tutorial_architecture_is_the_tf_tutorials():
     m = BetaVAE(VAEConfig(arch="tutorial", latent_dim=2))
-    convs = [l for l in m.encoder.modules() if isinstance(l, torch.nn.Conv2d)]
+    convs = [mod for mod in m.encoder.modules() if isinstance(mod, torch.nn.Conv2d)]
     assert [(c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs] == [(32, (3, 3), (2, 2), (0, 0)), (64, (3, 3), (2, 2), (0, 0))]
     assert m.encoder[-1].in_features == 6 * 6 * 64 and m.encoder[-1].out_features == 4
-    deconvs = [l for l in m.decoder.modules() if isinstance(l, torch.nn.ConvTranspose2d)]
+    deconvs = [mod for mod in m.decoder.modules() if isinstance(mod, torch.nn.ConvTranspose2d)]
     assert [(d.out_channels, d.stride) for d in deconvs] == [(64, (2, 2)), (32, (2, 2)), (1, (1, 1))]
     assert m.decoder[0].out_features == 7 * 7 * 32
 

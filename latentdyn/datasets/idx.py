@@ -80,16 +80,6 @@ def idx_header(path: str | Path) -> tuple[int, ...]:
     return tuple(int(x) for x in np.frombuffer(head, ">i4", head[3], 4))
 
 
-def write_idx(path: str | Path, array: np.ndarray, gz: bool = False) -> None:
-    """Write ``array`` (uint8) as an IDX file, gzipped if ``gz``: for tests and for users' own data."""
-    import gzip
-
-    array = np.ascontiguousarray(array, np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">i4").tobytes()
-    data = header + array.tobytes()
-    Path(path).write_bytes(gzip.compress(data, mtime=0) if gz else data)
-
-
 def load_images_labels(images_path: Path, labels_path: Path, n_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, H, W, 1) uint8 and labels (N,) int64 from a pair of IDX files, cross-checked."""
     images = read_idx(images_path)
