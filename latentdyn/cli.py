@@ -217,18 +217,10 @@ def train() -> None:
 def train_vae_cmd(source, out, latent_dim, beta, arch, likelihood, epochs, batch_size, lr, binarize, warmup_epochs,
                   limit, device, seed, resume, data_dir, progress) -> None:
     """Train a beta-VAE on a dataset or a scene file."""
-    from latentdyn import datasets as ds
     from latentdyn.vae import VAEConfig
-    from latentdyn.vae_training import DataConfig, OptimConfig, VAERunConfig, train_vae
+    from latentdyn.vae_training import DataConfig, OptimConfig, VAERunConfig, resolve_likelihood, train_vae
 
-    if likelihood == "auto":
-        colour = not ds.is_scene_source(source) and ds.get_spec(source).shape[-1] == 3
-        if ds.is_scene_source(source):
-            from latentdyn.scenefile import open_scenes
-
-            with open_scenes(source) as sf:
-                colour = len(sf.frame_shape) == 3 and sf.frame_shape[-1] == 3
-        likelihood = "gaussian" if colour else "bernoulli"
+    likelihood = resolve_likelihood(str(source), likelihood)
     cfg = VAERunConfig(
         model=VAEConfig(arch=arch, latent_dim=latent_dim, beta=beta, likelihood=likelihood),
         data=DataConfig(source=str(source), data_dir=data_dir, binarize=binarize, limit=limit),
@@ -379,6 +371,67 @@ def evaluate(run_dir, source, split, iw_samples, which, limit, device, data_dir,
 
     result = evaluate_run(run_dir, source, split, iw_samples, data_dir, device, limit, which=which, progress=progress)
     click.echo(json.dumps(result, indent=2))
+
+
+@cli.command(name="run")
+@click.argument("experiment")
+@click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<experiment name>).")
+@set_option
+@click.option("--only", default=None, help="Run only these stages (comma-separated); their inputs must be finished.")
+@click.option("--profile", default=None, help="Apply a [profiles.NAME] table of the file (for example: demo).")
+@click.option("--fetch", is_flag=True, help="Download missing datasets first (checksum-verified).")
+@click.option("--dry-run", is_flag=True, help="Show what each stage would do (run, resume, skip) and stop.")
+@progress_option
+def run_cmd(experiment, out, overrides, only, profile, fetch, dry_run, progress) -> None:
+    """Run the stages of an EXPERIMENT file (or a name in experiments/) into one run folder.
+
+    Finished stages whose settings and inputs are unchanged are skipped, so the same command
+    continues an interrupted run; see docs/experiments.md.
+    """
+    from latentdyn import experiment as X
+
+    only_list = [x.strip() for x in only.split(",") if x.strip()] if only else None
+    if dry_run:
+        exp = X.load_experiment(experiment, overrides, profile)
+        run_dir = Path(out) if out else Path("runs") / exp.info.name
+        for stage, action in X.plan(exp, run_dir, only_list):
+            click.echo(f"{stage.name:18s} {stage.kind:15s} {action}")
+        return
+    res = X.run_experiment(experiment, out, overrides, only_list, profile, progress, echo=click.echo, fetch=fetch)
+    if res["report"] is not None:
+        click.echo(f"report: {res['report']}")
+
+
+@cli.command()
+@click.option("--out", "-o", type=click.Path(file_okay=False), default="runs/demo", show_default=True, help="Run folder.")
+@click.option("--device", default=None, help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps (default: auto).")
+@progress_option
+def demo(out, device, progress) -> None:
+    """The bouncing-ball study on a laptop budget (synthetic scenes, no download, about 5 minutes on 2 CPU cores).
+
+    Generates light-ball scenes, trains a beta-VAE and the GRU predictor, rolls it out, maps the
+    latent space and writes an HTML report; prints the report's path. Running it again skips
+    what is finished.
+    """
+    import time
+
+    from latentdyn import experiment as X
+
+    overrides = (f"experiment.device={device}",) if device else ()
+    t0 = time.perf_counter()
+    res = X.run_experiment("bouncing_ball", out, overrides, None, "demo", progress, echo=click.echo)
+    click.echo(f"demo finished in {time.perf_counter() - t0:.0f} s")
+    click.echo(f"report: {res['report'].resolve()}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--title", default=None, help="Page title (default: the experiment's or the folder's name).")
+def report(run_dir, title) -> None:
+    """Write RUN_DIR/report.html: configs, metrics, curves, videos and figures of a run folder."""
+    from latentdyn.report import write_report
+
+    click.echo(f"wrote {write_report(run_dir, title)}")
 
 
 def main() -> None:

@@ -164,11 +164,14 @@ def dumps_toml(data: Mapping[str, Any]) -> str:
             return "[" + ", ".join(fmt(x) for x in v) + "]"
         raise TypeError(f"cannot write {type(v).__name__} as TOML")
 
+    def key(k: str) -> str:
+        return k if k and all(c.isalnum() or c in "-_" for c in k) else json.dumps(k)
+
     def table(d: Mapping[str, Any], prefix: str) -> list[str]:
-        lines = [f"{k} = {fmt(v)}" for k, v in d.items() if v is not None and not isinstance(v, Mapping)]
+        lines = [f"{key(k)} = {fmt(v)}" for k, v in d.items() if v is not None and not isinstance(v, Mapping)]
         for k, v in d.items():
             if isinstance(v, Mapping):
-                name = f"{prefix}.{k}" if prefix else k
+                name = f"{prefix}.{key(k)}" if prefix else key(k)
                 lines += ["", f"[{name}]"] + table(v, name)
         return lines
 

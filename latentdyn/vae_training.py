@@ -162,6 +162,22 @@ def batch_floats(x_u8, binarize: str, generator=None):
     return x
 
 
+def resolve_likelihood(source: str, likelihood: str = "auto") -> str:
+    """``auto``: Gaussian for colour images (CIFAR-10, RGB scene frames), Bernoulli otherwise."""
+    if likelihood != "auto":
+        return likelihood
+    from latentdyn import datasets as ds
+
+    if ds.is_scene_source(source):
+        from latentdyn.scenefile import open_scenes
+
+        with open_scenes(source) as sf:
+            colour = len(sf.frame_shape) == 3 and sf.frame_shape[-1] == 3
+    else:
+        colour = ds.get_spec(source).shape[-1] == 3
+    return "gaussian" if colour else "bernoulli"
+
+
 def resolve_model(cfg: VAERunConfig, shape: tuple[int, int, int]) -> VAEConfig:
     """Fill the model's input shape from the data; (H, W, C) -> VAEConfig."""
     m = cfg.model

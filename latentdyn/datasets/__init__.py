@@ -174,6 +174,26 @@ def locate(name: str, split: str = "train", data_dir: str | Path | None = None):
     return None
 
 
+def source_files(name: str, data_dir: str | Path | None = None) -> list[Path] | None:
+    """The files that hold ``name``'s train and test splits (for fingerprints), or None if missing."""
+    files: list[Path] = []
+    for split in SPLITS:
+        hit = locate(name, split, data_dir)
+        if hit is None:
+            return None
+        found = hit[1]
+        items = found[1] if isinstance(found[0], str) else found  # CIFAR: (kind, files or archive)
+        files += [Path(f) for f in (items if isinstance(items, (list, tuple)) else [items])]
+    return sorted(set(files))
+
+
+def require(name: str, data_dir: str | Path | None = None) -> None:
+    """Raise the one-line "not available offline" error now if ``name`` cannot be found locally."""
+    spec = get_spec(name)
+    if source_files(spec.name, data_dir) is None:
+        raise LatentdynError(_missing_message(spec, data_dir))
+
+
 def _missing_message(spec: Spec, data_dir, suggest_fetch: bool = True) -> str:
     files = ", ".join(spec.md5)
     where = Path(data_dir) if data_dir is not None else cache_dir() / spec.files
