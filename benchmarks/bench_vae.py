@@ -50,9 +50,9 @@ class TutorialVAE(nn.Module):
         return rec, kl
 
 
-def plain_loop(x_train, x_test, epochs):
+def plain_loop(x_train, x_test, epochs, dev):
     torch.manual_seed(0)
-    model = TutorialVAE()
+    model = TutorialVAE().to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_train), batch_size=32, shuffle=True)
     secs, elbos = [], []
@@ -60,15 +60,17 @@ def plain_loop(x_train, x_test, epochs):
         t0 = time.perf_counter()
         model.train()
         for (xb,) in loader:
-            rec, kl = model.terms(xb)
+            rec, kl = model.terms(xb.to(dev))
             loss = -(rec - kl).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
         secs.append(time.perf_counter() - t0)
         model.eval()
         with torch.no_grad():
-            elbo = sum((lambda r, k: (r - k).sum().item())(*model.terms(x_test[s:s + 1000])) for s in range(0, len(x_test), 1000))
+            elbo = sum((lambda r, k: (r - k).sum().item())(*model.terms(x_test[s:s + 1000].to(dev))) for s in range(0, len(x_test), 1000))
         elbos.append(elbo / len(x_test))
         print(f"  plain loop epoch {epoch + 1}: {secs[-1]:.1f} s, test ELBO {elbos[-1]:.2f}", flush=True)
     return secs, elbos
@@ -81,20 +83,24 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10, help="epochs of the plain loop")
     ap.add_argument("--max-ours-epochs", type=int, default=10)
     ap.add_argument("--limit", type=int, default=0, help="training images (0: all)")
+    ap.add_argument("--device", default="auto", help="auto (cuda, mps, cpu) or a device name; both loops use it")
     args = ap.parse_args()
-    print(f"device: cpu, threads {torch.get_num_threads()}; data {args.data}, static binarization")
+    from latentdyn.devices import pick_device
+
+    dev = pick_device(args.device)
+    print(f"device: {dev}, threads {torch.get_num_threads()}; data {args.data}, static binarization")
     tr = datasets.load(args.data, "train", args.data_dir)
     te = datasets.load(args.data, "test", args.data_dir)
     n = args.limit or len(tr)
     x_train = torch.from_numpy(tr.images[:n]).permute(0, 3, 1, 2).float().div(255).gt(0.5).float()
     x_test = torch.from_numpy(te.images).permute(0, 3, 1, 2).float().div(255).gt(0.5).float()
-    secs, elbos = plain_loop(x_train, x_test, args.epochs)
+    secs, elbos = plain_loop(x_train, x_test, args.epochs, dev)
     target = elbos[-1]
     total = sum(secs)
     with tempfile.TemporaryDirectory() as d:
         cfg = VAERunConfig(model=VAEConfig(), data=DataConfig(source=args.data, data_dir=args.data_dir, binarize="static",
                                                               limit=args.limit),
-                           train=OptimConfig(epochs=args.max_ours_epochs, device="cpu"))
+                           train=OptimConfig(epochs=args.max_ours_epochs, device=str(dev)))
         reached, wall, ours_secs = None, 0.0, []
         run = Path(d) / "run"
         for epoch in range(1, args.max_ours_epochs + 1):
@@ -108,8 +114,10 @@ def main() -> None:
             if row["val_elbo"] >= target:
                 reached = wall
                 break
-    print(f"plain loop (tutorial, batch 32) : {total / len(secs):7.1f} s/epoch, {args.epochs}-epoch test ELBO {target:.2f} in {total:.0f} s")
-    print(f"latentdyn default (resnet, 128) : {sum(ours_secs) / len(ours_secs):7.1f} s/epoch (incl. validation and checkpoints)")
+    print(f"plain loop (tutorial, batch 32) : {total / len(secs):7.1f} s/epoch ({n * len(secs) / total:,.0f} images/s), "
+          f"{args.epochs}-epoch test ELBO {target:.2f} in {total:.0f} s")
+    print(f"latentdyn default (resnet, 128) : {sum(ours_secs) / len(ours_secs):7.1f} s/epoch "
+          f"({n * len(ours_secs) / sum(ours_secs):,.0f} images/s incl. validation and checkpoints)")
     if reached is not None:
         print(f"time to the loop's final ELBO   : {reached:.0f} s = {reached / total:.2f} of the loop's time (target <= 0.33)")
     else:

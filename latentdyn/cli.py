@@ -13,7 +13,7 @@ import click
 
 from latentdyn import __version__
 from latentdyn.errors import LatentdynError
-from latentdyn.options import fps_option, progress_option, seed_option, set_option, workers_option
+from latentdyn.options import compile_option, fps_option, progress_option, seed_option, set_option, workers_option
 
 
 class _Group(click.Group):
@@ -209,13 +209,16 @@ def train() -> None:
 @click.option("--binarize", type=click.Choice(["static", "dynamic", "none"]), default="none", show_default=True)
 @click.option("--warmup-epochs", type=int, default=0, show_default=True, help="KL warm-up: beta rises linearly over these epochs.")
 @click.option("--limit", type=int, default=0, help="Use only the first N training images (0: all).")
+@click.option("--max-memory-mb", type=click.IntRange(0), default=4096, show_default=True,
+              help="Scene files larger than this stream from HDF5 in blocks instead of sitting in memory.")
 @click.option("--device", default="auto", show_default=True, help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps.")
+@compile_option
 @seed_option
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt.")
 @data_dir_option
 @progress_option
 def train_vae_cmd(source, out, latent_dim, beta, arch, likelihood, epochs, batch_size, lr, binarize, warmup_epochs,
-                  limit, device, seed, resume, data_dir, progress) -> None:
+                  limit, max_memory_mb, device, compile_, seed, resume, data_dir, progress) -> None:
     """Train a beta-VAE on a dataset or a scene file."""
     from latentdyn.vae import VAEConfig
     from latentdyn.vae_training import DataConfig, OptimConfig, VAERunConfig, resolve_likelihood, train_vae
@@ -223,13 +226,15 @@ def train_vae_cmd(source, out, latent_dim, beta, arch, likelihood, epochs, batch
     likelihood = resolve_likelihood(str(source), likelihood)
     cfg = VAERunConfig(
         model=VAEConfig(arch=arch, latent_dim=latent_dim, beta=beta, likelihood=likelihood),
-        data=DataConfig(source=str(source), data_dir=data_dir, binarize=binarize, limit=limit),
-        train=OptimConfig(epochs=epochs, batch_size=batch_size, lr=lr, warmup_epochs=warmup_epochs, seed=seed, device=device),
+        data=DataConfig(source=str(source), data_dir=data_dir, binarize=binarize, limit=limit, max_memory_mb=max_memory_mb),
+        train=OptimConfig(epochs=epochs, batch_size=batch_size, lr=lr, warmup_epochs=warmup_epochs, seed=seed, device=device,
+                          compile=compile_),
     )
     cfg.model.validate()
     row = train_vae(cfg, out, resume=resume, progress=progress)
-    click.echo(f"finished {out}: epoch {row.get('epoch', cfg.train.epochs)}"
-               + (f", validation ELBO {row['val_elbo']:.2f} nats" if "val_elbo" in row else ""))
+    if row:  # only rank 0 of a torchrun job reports
+        click.echo(f"finished {out}: epoch {row.get('epoch', cfg.train.epochs)}"
+                   + (f", validation ELBO {row['val_elbo']:.2f} nats" if "val_elbo" in row else ""))
 
 
 @train.command(name="dynamics")
@@ -247,11 +252,12 @@ def train_vae_cmd(source, out, latent_dim, beta, arch, likelihood, epochs, batch
 @click.option("--open-loop-weight", type=float, default=1.0, show_default=True, help="Weight of the multi-step loss (0: teacher forcing only).")
 @click.option("--windows", "windows_per_sequence", type=int, default=4, show_default=True, help="Windows drawn from each sequence per epoch.")
 @click.option("--device", default="auto", show_default=True)
+@compile_option
 @seed_option
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt.")
 @progress_option
 def train_dynamics_cmd(latents, out, hidden, layers, use_logvar, residual, epochs, batch_size, lr, context, horizon,
-                       open_loop_weight, windows_per_sequence, device, seed, resume, progress) -> None:
+                       open_loop_weight, windows_per_sequence, device, compile_, seed, resume, progress) -> None:
     """Train the GRU latent predictor on encoded scene sequences."""
     from latentdyn.dynamics import DynamicsConfig
     from latentdyn.dynamics_training import DynamicsData, DynamicsRunConfig, DynamicsTrain, train_dynamics
@@ -260,10 +266,12 @@ def train_dynamics_cmd(latents, out, hidden, layers, use_logvar, residual, epoch
         model=DynamicsConfig(hidden=hidden, layers=layers, use_logvar=use_logvar, residual=residual),
         data=DynamicsData(latents=str(latents)),
         train=DynamicsTrain(epochs=epochs, batch_size=batch_size, lr=lr, context=context, horizon=horizon,
-                            open_loop_weight=open_loop_weight, windows_per_sequence=windows_per_sequence, seed=seed, device=device),
+                            open_loop_weight=open_loop_weight, windows_per_sequence=windows_per_sequence, seed=seed, device=device,
+                            compile=compile_),
     )
     row = train_dynamics(cfg, out, resume=resume, progress=progress)
-    click.echo(f"finished {out}: epoch {row.get('epoch')}" + (f", validation loss {row['val_loss']:.3f}" if "val_loss" in row else ""))
+    if row:  # only rank 0 of a torchrun job reports
+        click.echo(f"finished {out}: epoch {row.get('epoch')}" + (f", validation loss {row['val_loss']:.3f}" if "val_loss" in row else ""))
 
 
 @cli.command()
@@ -421,6 +429,16 @@ def demo(out, device, progress) -> None:
     t0 = time.perf_counter()
     res = X.run_experiment("bouncing_ball", out, overrides, None, "demo", progress, echo=click.echo)
     click.echo(f"demo finished in {time.perf_counter() - t0:.0f} s")
+    metrics = res["run_dir"] / "rollout" / "metrics.json"
+    if metrics.is_file():
+        import json
+
+        ol = json.loads(metrics.read_text())["open_loop"]
+        model, per = ol["model"]["summary"], ol["model"]["per_step"]
+        H = len(per["position_error_px"])
+        click.echo(f"open loop over {H} predicted frames: ball position error {model['position_error_px']:.2f} px "
+                   f"(step {H}: {per['position_error_px'][-1]:.2f} px; copying the last frame: "
+                   f"{ol['copy_last']['summary']['position_error_px']:.2f} px), {model['vanished_frames']} frames lost the ball")
     click.echo(f"report: {res['report'].resolve()}")
 
 

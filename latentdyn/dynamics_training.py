@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from latentdyn import training
 from latentdyn.config import from_dict, to_dict
@@ -50,6 +51,7 @@ class DynamicsTrain:
     grad_clip: float = 1.0  # max gradient norm
     seed: int = 0
     device: str = "auto"
+    compile: bool = False  # torch.compile the training objective (worth it on GPUs for long runs)
 
 
 @dataclass
@@ -74,7 +76,7 @@ class DynamicsRunConfig:
             raise LatentdynError(f"open_loop_weight {t.open_loop_weight}: must not be negative")
 
 
-RESUME_MAY_CHANGE = {"train.epochs", "train.device"}
+RESUME_MAY_CHANGE = {"train.epochs", "train.device", "train.compile"}
 
 
 def read_latents(path: str | Path, split: str | None, device, chunk: int = 4096):
@@ -123,6 +125,18 @@ def window_loss(model: LatentGRU, mu, lv, context: int, horizon: int, open_loop_
     return {"loss": loss, "one_step_se": tf_se, "one_step_nll": nll, "open_loop_se": se}
 
 
+class WindowObjective(torch.nn.Module):
+    """``window_loss`` as a module, so one forward call covers teacher forcing and the open loop
+    (what DistributedDataParallel needs to wrap)."""
+
+    def __init__(self, model: LatentGRU, context: int, horizon: int, open_loop_weight: float):
+        super().__init__()
+        self.model, self.context, self.horizon, self.weight = model, context, horizon, open_loop_weight
+
+    def forward(self, mu, lv) -> dict:
+        return window_loss(self.model, mu, lv, self.context, self.horizon, self.weight)
+
+
 def sample_windows(N: int, T: int, length: int, per_seq: int, generator):
     """Random window starts: (N * per_seq,) sequence ids and starts, seeded."""
     import torch
@@ -154,16 +168,27 @@ def evaluate_windows(model, mu, lv, cfg: DynamicsRunConfig) -> dict:
 
 def train_dynamics(cfg: DynamicsRunConfig, out: str | Path, resume: bool = False, progress: bool | None = None,
                    verbose: bool = True) -> dict:
-    """Train (or resume) the GRU predictor on a latents file into the run folder ``out``."""
+    """Train (or resume) the GRU predictor on a latents file into the run folder ``out``.
+
+    Under ``torchrun`` the processes train one model with DistributedDataParallel (see
+    ``latentdyn.distributed``); only rank 0 writes, and the others return an empty dict.
+    """
+    from latentdyn import distributed
+
+    cfg.validate()
+    with distributed.session(cfg.train.device) as (dist, device):
+        return _train_dynamics(cfg, Path(out), resume, progress, verbose, dist, device)
+
+
+def _train_dynamics(cfg: DynamicsRunConfig, run_dir: Path, resume: bool, progress: bool | None, verbose: bool,
+                    dist, device) -> dict:
     import torch
     from tqdm.auto import tqdm
 
-    from latentdyn.devices import pick_device
+    from latentdyn import distributed
     from latentdyn.latents import open_latents
 
-    cfg.validate()
-    run_dir = Path(out)
-    device = pick_device(cfg.train.device)
+    B = dist.local_batch(cfg.train.batch_size)  # per-rank batch; the configured one is global
     with open_latents(cfg.data.latents) as lf:
         cfg.data.vae_sha256 = lf.vae_sha256
         cfg.model.latent_dim = lf.latent_dim
@@ -172,38 +197,51 @@ def train_dynamics(cfg: DynamicsRunConfig, out: str | Path, resume: bool = False
     if val_split is None:
         val_split = "val" if "val" in splits else ("test" if "test" in splits else "")
     train_split = cfg.data.train_split if splits else None
-    mu, lv = read_latents(cfg.data.latents, train_split, device)  # (N, T, d)
+    mu, lv = read_latents(cfg.data.latents, train_split, device)  # (N, T, d): latents are small
     N, T, _ = mu.shape
     L = cfg.train.context + cfg.train.horizon
-    if N == 0:
-        raise LatentdynError(f"the {train_split!r} split of {cfg.data.latents} is empty")
+    if N < dist.world:
+        raise LatentdynError(f"the {train_split!r} split of {cfg.data.latents} has {N} sequences"
+                             + (f", fewer than the {dist.world} processes" if dist.active else ""))
     if L > T:
         raise LatentdynError(f"--context {cfg.train.context} + --horizon {cfg.train.horizon} = {L} is longer than the "
                              f"sequences ({T} frames); shorten them")
-    val = read_latents(cfg.data.latents, val_split, device) if val_split else None
+    val = read_latents(cfg.data.latents, val_split, device) if val_split and dist.main else None
     if val is not None and len(val[0]) == 0:
         val = None
     plain = to_dict(cfg)
     torch.manual_seed(cfg.train.seed)
     model = LatentGRU(cfg.model).to(device)
-    model.fit_scales(mu)  # replaced by the checkpoint's own when resuming
+    model.fit_scales(mu)  # on every training sequence, the same on every rank; the checkpoint's when resuming
+    if dist.active:  # each rank keeps its shard of the sequences
+        shard = torch.from_numpy(dist.shard(N)).to(device)
+        mu, lv = mu[shard], lv[shard]
+        N = len(shard)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-    start_epoch, best, log = training.start(run_dir, plain, "dynamics", resume, RESUME_MAY_CHANGE, model, opt)
+    start_epoch, best, log = dist.on_main(
+        lambda: training.start(run_dir, plain, "dynamics", resume, RESUME_MAY_CHANGE, model, opt))
+    if not dist.main and start_epoch > 1:
+        ck = training.load_checkpoint(run_dir / "last.pt", "dynamics", map_location=device)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+    net = distributed.wrap(WindowObjective(model, cfg.train.context, cfg.train.horizon, cfg.train.open_loop_weight),
+                           dist, device)
+    if cfg.train.compile:
+        net = torch.compile(net)
     row: dict = {}
     for epoch in range(start_epoch, cfg.train.epochs + 1):
         t0 = time.perf_counter()
         model.train()
-        g = training.torch_generator(training.epoch_seed(cfg.train.seed, epoch, 41), "cpu")
+        g = training.torch_generator(training.epoch_seed(cfg.train.seed, epoch, dist.stream(41)), "cpu")
         seq, start = sample_windows(N, T, L, cfg.train.windows_per_sequence, g)
         seq, start = seq.to(device), start.to(device)
         sums = torch.zeros(4, device=device, dtype=torch.float64)
-        B = cfg.train.batch_size
         bar = tqdm(range(0, len(seq), B), desc=f"epoch {epoch}/{cfg.train.epochs}", unit="batch", leave=False,
-                   disable=None if progress is None else not progress)
+                   disable=not dist.main or (None if progress is None else not progress))
         for s in bar:
             wm = gather_windows(mu, seq[s : s + B], start[s : s + B], L)  # (B, L, d)
             wl = gather_windows(lv, seq[s : s + B], start[s : s + B], L)
-            terms = window_loss(model, wm, wl, cfg.train.context, cfg.train.horizon, cfg.train.open_loop_weight)
+            terms = net(wm, wl)
             loss = terms["loss"].mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -211,8 +249,10 @@ def train_dynamics(cfg: DynamicsRunConfig, out: str | Path, resume: bool = False
             opt.step()
             sums += torch.stack([terms[k].detach().sum() for k in ("loss", "one_step_se", "one_step_nll", "open_loop_se")]).double()
         bar.close()
-        tr = (sums / len(seq)).tolist()
+        tr = (dist.all_sum(sums) / (len(seq) * dist.world)).tolist()
         training.check_finite(tr[0], epoch, run_dir)
+        if not dist.main:
+            continue
         row = {"epoch": epoch, "train_loss": tr[0], "train_one_step_se": tr[1], "train_one_step_nll": tr[2],
                "train_open_loop_se": tr[3]}
         if val is not None:
@@ -222,12 +262,13 @@ def train_dynamics(cfg: DynamicsRunConfig, out: str | Path, resume: bool = False
         row["seconds"] = time.perf_counter() - t0
         score = -row.get("val_loss", row["train_loss"])
         best = training.finish_epoch(run_dir, "dynamics", plain, model, opt, epoch, row, score, best, log,
-                                     {"data": {"latents": str(cfg.data.latents), "n_train": N, "length": T}})
+                                     {"data": {"latents": str(cfg.data.latents), "n_train": N * dist.world, "length": T}})
         if verbose:
             msg = f"epoch {epoch}: train loss {tr[0]:.4f}, open-loop squared error {tr[3]:.4f}"
             if val is not None:
                 msg += f"; val loss {row['val_loss']:.3f}, open-loop squared error {row['val_open_loop_se']:.4f}"
             tqdm.write(msg + f" ({row['seconds']:.1f} s)")
+    distributed.finish(model, dist, run_dir, cfg.train.batch_size)
     return row
 
 

@@ -39,7 +39,7 @@ from latentdyn.fileio import atomic_path, sha256_file
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"  # the repository's experiments/
 STAGE_FORMAT = "latentdyn-stage"
 STAGE_VERSION = 1
-NOT_IN_KEY = {"device", "workers", "fps"}  # settings that cannot change what a stage computes
+NOT_IN_KEY = {"device", "workers", "fps", "compile"}  # settings that cannot change what a stage computes
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,6 +78,7 @@ class TrainVAEStage:
     limit: int = 0
     seed: int = 0
     device: str = "auto"
+    compile: bool = False
 
 
 @dataclass
@@ -120,6 +121,7 @@ class TrainDynamicsStage:
     windows: int = 4
     seed: int = 0
     device: str = "auto"
+    compile: bool = False
 
 
 @dataclass
@@ -613,7 +615,7 @@ def _run_train_vae(exp, s, run_dir, resume, progress):
         model=VAEConfig(arch=c.arch, latent_dim=c.latent_dim, beta=c.beta, likelihood=resolve_likelihood(source, c.likelihood)),
         data=DataConfig(source=source, data_dir=exp.info.data_dir, binarize=c.binarize, limit=c.limit),
         train=OptimConfig(epochs=c.epochs, batch_size=c.batch_size, lr=c.lr, warmup_epochs=c.warmup_epochs, seed=c.seed,
-                          device=c.device),
+                          device=c.device, compile=c.compile),
     )
     row = train_vae(cfg, stage_dir(run_dir, s.name), resume=resume, progress=progress)
     return {k: row[k] for k in ("epoch", "train_elbo", "val_elbo") if k in row}
@@ -661,7 +663,8 @@ def _run_train_dynamics(exp, s, run_dir, resume, progress):
         model=DynamicsConfig(hidden=c.hidden, layers=c.layers, use_logvar=c.use_logvar, residual=c.residual),
         data=DynamicsData(latents=_ref_path(exp, run_dir, s, "latents", "latents")),
         train=DynamicsTrain(epochs=c.epochs, batch_size=c.batch_size, lr=c.lr, context=c.context, horizon=c.horizon,
-                            open_loop_weight=c.open_loop_weight, windows_per_sequence=c.windows, seed=c.seed, device=c.device),
+                            open_loop_weight=c.open_loop_weight, windows_per_sequence=c.windows, seed=c.seed, device=c.device,
+                            compile=c.compile),
     )
     row = train_dynamics(cfg, stage_dir(run_dir, s.name), resume=resume, progress=progress)
     return {k: row[k] for k in ("epoch", "train_loss", "val_loss") if k in row}

@@ -25,3 +25,8 @@ progress_option = click.option(
 )
 
 fps_option = click.option("--fps", type=click.FloatRange(min=0.1, max=120), default=10.0, show_default=True, help="Frames per second of the video.")
+
+compile_option = click.option(
+    "--compile", "compile_", is_flag=True,
+    help="torch.compile the model for training (slow to start; pays off on GPUs and long runs).",
+)

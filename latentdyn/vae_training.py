@@ -44,6 +44,7 @@ class OptimConfig:
     warmup_epochs: int = 0  # KL warm-up: beta rises linearly from 0 to its value over these epochs
     seed: int = 0
     device: str = "auto"  # auto: cuda, then mps, then cpu
+    compile: bool = False  # torch.compile the training step's model (worth it on GPUs for long runs)
 
 
 @dataclass
@@ -70,7 +71,7 @@ class VAERunConfig:
             raise LatentdynError(f"--limit {d.limit}: must not be negative")
 
 
-RESUME_MAY_CHANGE = {"train.epochs", "train.device", "data.data_dir", "data.max_memory_mb"}
+RESUME_MAY_CHANGE = {"train.epochs", "train.device", "train.compile", "data.data_dir", "data.max_memory_mb"}
 
 
 class MemoryFrames:
@@ -111,16 +112,20 @@ def default_val_split(cfg: VAERunConfig) -> str | None:
     return "val" if "val" in names else ("test" if "test" in names else None)
 
 
-def open_frames(cfg: VAERunConfig, split: str | None, device, limit: int = 0):
+def open_frames(cfg: VAERunConfig, split: str | None, device, limit: int = 0, dist=None):
     """A split of the configured source as a frame set (in memory, or streamed for big scene files).
 
-    Returns (frames, (H, W, C)). A scene file without splits trains on every sequence.
+    Returns (frames, (H, W, C)). A scene file without splits trains on every sequence. With
+    ``dist`` (a :class:`latentdyn.distributed.Dist`) only this rank's shard is kept: images
+    rank, rank + N, ... of a dataset, or those sequences of a scene file (read by index).
     """
     from latentdyn import datasets
 
     if not datasets.is_scene_source(cfg.data.source):
         data = datasets.load_source(cfg.data.source, split, cfg.data.data_dir)
         images = data.images[:limit] if limit else data.images
+        if dist is not None and dist.active:
+            images = images[dist.shard(len(images))]
         return MemoryFrames(to_device_uint8(images, device)), tuple(data.shape)
     from latentdyn.scenefile import open_scenes
     from latentdyn.streams import SceneStream
@@ -133,6 +138,8 @@ def open_frames(cfg: VAERunConfig, split: str | None, device, limit: int = 0):
     shape = shape if len(shape) == 3 else (*shape, 1)
     if limit:
         ids = ids[: -(-limit // T)]
+    if dist is not None and dist.active:
+        ids = ids[dist.shard(len(ids))]
     n_bytes = len(ids) * T * int(np.prod(shape))
     if n_bytes > cfg.data.max_memory_mb * 2**20:
         block = max(1, (64 * 2**20) // (T * int(np.prod(shape))))  # about 64 MiB per block
@@ -189,20 +196,31 @@ def resolve_model(cfg: VAERunConfig, shape: tuple[int, int, int]) -> VAEConfig:
 
 def train_vae(cfg: VAERunConfig, out: str | Path, resume: bool = False, progress: bool | None = None,
               verbose: bool = True) -> dict:
-    """Train (or resume) a beta-VAE into the run folder ``out``; returns the last metrics row."""
+    """Train (or resume) a beta-VAE into the run folder ``out``; returns the last metrics row.
+
+    Under ``torchrun`` the processes train one model with DistributedDataParallel (see
+    ``latentdyn.distributed``); only rank 0 writes, and the others return an empty dict.
+    """
+    from latentdyn import distributed
+
+    cfg.validate()
+    with distributed.session(cfg.train.device) as (dist, device):
+        return _train_vae(cfg, Path(out), resume, progress, verbose, dist, device)
+
+
+def _train_vae(cfg: VAERunConfig, run_dir: Path, resume: bool, progress: bool | None, verbose: bool, dist, device) -> dict:
     import torch
     from tqdm.auto import tqdm
 
-    from latentdyn.devices import pick_device
+    from latentdyn import distributed
     from latentdyn.vae import BetaVAE
 
-    cfg.validate()
-    run_dir = Path(out)
-    device = pick_device(cfg.train.device)
-    train, shape = open_frames(cfg, cfg.data.train_split, device, cfg.data.limit)
+    B = dist.local_batch(cfg.train.batch_size)  # per-rank batch; the configured one is global
+    train, shape = open_frames(cfg, cfg.data.train_split, device, cfg.data.limit, dist)
     if len(train) == 0:
-        raise LatentdynError(f"the {cfg.data.train_split!r} split of {cfg.data.source} is empty")
-    val_name = default_val_split(cfg)
+        raise LatentdynError(f"the {cfg.data.train_split!r} split of {cfg.data.source} is empty"
+                             + (f" or smaller than the {dist.world} processes" if dist.active else ""))
+    val_name = default_val_split(cfg) if dist.main else None  # rank 0 validates and draws
     val = open_frames(cfg, val_name, device)[0] if val_name else None
     if val is not None and len(val) == 0:
         val = None
@@ -213,39 +231,48 @@ def train_vae(cfg: VAERunConfig, out: str | Path, resume: bool = False, progress
     if device.type in ("cpu", "cuda"):
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-    start_epoch, best, log = training.start(run_dir, plain, "vae", resume, RESUME_MAY_CHANGE, model, opt)
-    flow = FlowRecorder(run_dir, (val if val is not None else train).head(8), cfg, device)
-    N, B = len(train), cfg.train.batch_size
+    start_epoch, best, log = dist.on_main(lambda: training.start(run_dir, plain, "vae", resume, RESUME_MAY_CHANGE, model, opt))
+    if not dist.main and start_epoch > 1:  # the other ranks resume from the checkpoint rank 0 checked
+        ck = training.load_checkpoint(run_dir / "last.pt", "vae", map_location=device)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+    net = distributed.wrap(model, dist, device)  # DDP averages the gradients over the ranks
+    if cfg.train.compile:
+        net = torch.compile(net)
+    flow = FlowRecorder(run_dir, (val if val is not None else train).head(8), cfg, device) if dist.main else None
+    N = len(train) * dist.world  # examples per epoch over all ranks
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
     row = {}
     for epoch in range(start_epoch, cfg.train.epochs + 1):
         t0 = time.perf_counter()
         model.train()
         beta = cfg.model.beta * min(1.0, epoch / cfg.train.warmup_epochs) if cfg.train.warmup_epochs else cfg.model.beta
-        g_perm = training.torch_generator(training.epoch_seed(cfg.train.seed, epoch, 1), "cpu")
-        g_noise = training.torch_generator(training.epoch_seed(cfg.train.seed, epoch, 2), device)
-        g_bin = training.torch_generator(training.epoch_seed(cfg.train.seed, epoch, 3), device)
+        g_perm = training.torch_generator(training.epoch_seed(cfg.train.seed, epoch, dist.stream(1)), "cpu")
+        g_noise = training.torch_generator(training.epoch_seed(cfg.train.seed, epoch, dist.stream(2)), device)
+        g_bin = training.torch_generator(training.epoch_seed(cfg.train.seed, epoch, dist.stream(3)), device)
         sums = torch.zeros(4, device=device, dtype=torch.float64)  # loss, elbo, rec, kl
-        bar = tqdm(train.batches(B, g_perm), total=-(-N // B), desc=f"epoch {epoch}/{cfg.train.epochs}", unit="batch",
-                   leave=False, disable=None if progress is None else not progress)
+        bar = tqdm(train.batches(B, g_perm), total=-(-len(train) // B), desc=f"epoch {epoch}/{cfg.train.epochs}", unit="batch",
+                   leave=False, disable=not dist.main or (None if progress is None else not progress))
         seen = 0
         for k, x_u8 in enumerate(bar):
             xb = batch_floats(x_u8, cfg.data.binarize, g_bin)
             if device.type in ("cpu", "cuda"):
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with autocast:
-                terms = model(xb, beta=beta, generator=g_noise)
+                terms = net(xb, beta=beta, generator=g_noise)
             loss = terms["loss"].mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sums += torch.stack([terms[t].detach().sum() for t in ("loss", "elbo", "rec", "kl")]).double()
             seen += len(x_u8)
-            if k % 50 == 49:  # a host sync now and then for the progress bar, never every step
+            if k % 50 == 49 and dist.main and not bar.disable:  # a host sync now and then for the bar, never every step
                 bar.set_postfix(loss=f"{sums[0].item() / seen:.2f}")
         bar.close()
-        tr = (sums / N).tolist()
+        tr = (dist.all_sum(sums) / N).tolist()
         training.check_finite(tr[0], epoch, run_dir)
+        if not dist.main:
+            continue
         val_stats = evaluate_elbo(model, val, cfg, device) if val is not None else None
         seconds = time.perf_counter() - t0
         row = {"epoch": epoch, "beta": beta, "train_loss": tr[0], "train_elbo": tr[1], "train_rec": tr[2],
@@ -260,7 +287,9 @@ def train_vae(cfg: VAERunConfig, out: str | Path, resume: bool = False, progress
         if verbose:
             msg = f"epoch {epoch}: train ELBO {tr[1]:.2f}" + (f", val ELBO {row['val_elbo']:.2f}" if val_stats else "")
             tqdm.write(f"{msg} ({seconds:.1f} s)")
-    flow.animate()
+    if dist.main:
+        flow.animate()
+    distributed.finish(model, dist, run_dir, cfg.train.batch_size)
     return row
 
 
