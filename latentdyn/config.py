@@ -40,6 +40,23 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise LatentdynError(f"cannot read config file {path}: {e.strerror}") from None
 
 
+def find_toml(name_or_path: str | Path, folders: tuple[Path, ...], what: str) -> Path:
+    """Resolve a TOML path, or a NAME looked up as NAME.toml in ``folders`` in order.
+
+    ``what`` names the kind of file in the one-line errors (e.g. "scene", "experiment").
+    """
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        if not p.is_file():
+            raise LatentdynError(f"{what} file {p} does not exist")
+        return p
+    for folder in folders:
+        if (folder / f"{p}.toml").is_file():
+            return folder / f"{p}.toml"
+    known = sorted({c.stem for f in folders if f.is_dir() for c in f.glob("*.toml")})
+    raise LatentdynError(f"unknown {what} {str(name_or_path)!r}; give a .toml path or one of: {', '.join(known) or 'none found'}")
+
+
 def parse_value(text: str) -> Any:
     """Parse the right-hand side of ``--set key=value`` as a TOML value, else keep the string.
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from latentdyn import __version__
-from latentdyn.config import apply_overrides, dumps_toml, from_dict, load_toml, to_dict
+from latentdyn.config import apply_overrides, dumps_toml, find_toml, from_dict, load_toml, to_dict
 from latentdyn.errors import LatentdynError
 from latentdyn.fileio import atomic_path, sha256_file
 
@@ -245,17 +245,7 @@ class Experiment:
 
 def find_experiment(name_or_path: str | Path) -> Path:
     """A .toml path, or a name in ./experiments/ or the repository's experiments/."""
-    p = Path(name_or_path)
-    if p.suffix == ".toml" or p.exists():
-        if not p.is_file():
-            raise LatentdynError(f"experiment file {p} does not exist")
-        return p
-    folders = (Path.cwd() / "experiments", EXPERIMENTS_DIR)
-    for folder in folders:
-        if (folder / f"{p}.toml").is_file():
-            return folder / f"{p}.toml"
-    known = sorted({c.stem for f in folders if f.is_dir() for c in f.glob("*.toml")})
-    raise LatentdynError(f"unknown experiment {str(name_or_path)!r}; give a .toml path or one of: {', '.join(known) or 'none found'}")
+    return find_toml(name_or_path, (Path.cwd() / "experiments", EXPERIMENTS_DIR), "experiment")
 
 
 def _merge(base: dict, over: dict) -> dict:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from latentdyn import __version__, physics
-from latentdyn.config import apply_overrides, from_dict, load_toml, to_dict
+from latentdyn.config import apply_overrides, find_toml, from_dict, load_toml, to_dict
 from latentdyn.errors import LatentdynError
 from latentdyn.fileio import atomic_path, check_writable_dir
 from latentdyn.render import PROFILE_POWER, Renderer
@@ -175,17 +175,7 @@ class SceneConfig:
 
 def find_scene(name_or_path: str | Path) -> Path:
     """Resolve a scene argument: a TOML path, or a name in ./scenes/ or the repository's scenes/."""
-    p = Path(name_or_path)
-    if p.suffix == ".toml" or p.exists():
-        if not p.exists():
-            raise LatentdynError(f"scene file {p} does not exist")
-        return p
-    for folder in (Path.cwd() / "scenes", SCENES_DIR):
-        cand = folder / f"{name_or_path}.toml"
-        if cand.exists():
-            return cand
-    known = sorted({c.stem for folder in (Path.cwd() / "scenes", SCENES_DIR) if folder.is_dir() for c in folder.glob("*.toml")})
-    raise LatentdynError(f"unknown scene {str(name_or_path)!r}; give a .toml path or one of: {', '.join(known) or 'none found'}")
+    return find_toml(name_or_path, (Path.cwd() / "scenes", SCENES_DIR), "scene")
 
 
 def load_scene(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SceneConfig:
