@@ -384,21 +384,27 @@ def evaluate(run_dir, source, split, iw_samples, which, limit, device, data_dir,
 @cli.command(name="run")
 @click.argument("experiment")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<experiment name>).")
-@set_option
+@click.option("--set", "overrides", multiple=True, metavar="STAGE.KEY=VALUE",
+              help="Override a stage's setting, e.g. --set vae.epochs=5 or experiment.device=cpu (repeatable).")
 @click.option("--only", default=None, help="Run only these stages (comma-separated); their inputs must be finished.")
 @click.option("--profile", default=None, help="Apply a [profiles.NAME] table of the file (for example: demo).")
 @click.option("--fetch", is_flag=True, help="Download missing datasets first (checksum-verified).")
+@data_dir_option
 @click.option("--dry-run", is_flag=True, help="Show what each stage would do (run, resume, skip) and stop.")
 @progress_option
-def run_cmd(experiment, out, overrides, only, profile, fetch, dry_run, progress) -> None:
+def run_cmd(experiment, out, overrides, only, profile, fetch, data_dir, dry_run, progress) -> None:
     """Run the stages of an EXPERIMENT file (or a name in experiments/) into one run folder.
 
     Finished stages whose settings and inputs are unchanged are skipped, so the same command
     continues an interrupted run; see docs/experiments.md.
     """
+    import json
+
     from latentdyn import experiment as X
 
     only_list = [x.strip() for x in only.split(",") if x.strip()] if only else None
+    if data_dir:
+        overrides = (*overrides, f"experiment.data_dir={json.dumps(str(data_dir))}")
     if dry_run:
         exp = X.load_experiment(experiment, overrides, profile)
         run_dir = Path(out) if out else Path("runs") / exp.info.name

@@ -699,10 +699,13 @@ def _run_compare_maps(exp, s, run_dir, resume, progress):
 
     c: CompareMapsStage = s.settings
     rows = []
+    sources = [exp.stage(exp.stage(n).settings.vae).settings.data for n in c.maps]
     for name in c.maps:
         m = exp.stage(name)
         vae_stage = exp.stage(m.settings.vae)
-        rows.append({"label": vae_stage.settings.data, "vae": stage_dir(run_dir, vae_stage.name),
+        data = vae_stage.settings.data
+        label = data if sources.count(data) == 1 else f"{data} ({vae_stage.name})"  # tell apart runs on one dataset
+        rows.append({"label": label, "vae": stage_dir(run_dir, vae_stage.name),
                      "map": stage_dir(run_dir, name)})
     paths = compare_maps(rows, stage_dir(run_dir, s.name), c.title or exp.info.description, c.fps)
     return {"rows": len(rows), "files": len(paths)}

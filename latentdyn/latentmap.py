@@ -115,7 +115,8 @@ def latent_map(vae_run, source: str | None, out: str | Path, split: str = "test"
     for k, v in factors.items():
         arrays["factor_" + k.split(" ")[0] + "_" + k.split(" ")[1]] = v
     written = []
-    panels = [(None, "")] if labels is not None else [(v, k) for k, v in factors.items()] or [(np.zeros(len(mu)), "")]
+    varying = {k: v for k, v in factors.items() if np.ptp(v) > 1e-3 * max(1.0, float(np.abs(v).max()))}  # a constant colours nothing
+    panels = [(None, "")] if labels is not None else [(v, k) for k, v in varying.items()] or [(np.zeros(len(mu)), "")]
     title = f"{Path(vae_run).name}: {source} ({split}), {len(mu):,} points"
     if d == 2:
         lo, hi = mu.min(0) - 0.5, mu.max(0) + 0.5

@@ -315,3 +315,88 @@ def test_report_of_a_single_run_folder(tiny_run):
     assert "validation ELBO" in text and "flow.mp4" in text
     with pytest.raises(LatentdynError, match="holds no run"):
         write_report(out / "report_files")
+
+
+MAPS = """
+[experiment]
+name = "maps"
+device = "cpu"
+
+[stages.vae_a]
+kind = "train-vae"
+data = "fashion-mnist"
+arch = "mlp"
+latent_dim = 2
+epochs = 2
+limit = 600
+binarize = "static"
+
+[stages.vae_b]
+kind = "train-vae"
+data = "fashion-mnist"
+arch = "mlp"
+latent_dim = 2
+beta = 4.0
+epochs = 1
+limit = 600
+
+[stages.eval_a]
+kind = "evaluate"
+vae = "vae_a"
+iw_samples = 4
+limit = 200
+
+[stages.map_a]
+kind = "latent-map"
+vae = "vae_a"
+limit = 300
+grid = 6
+
+[stages.map_b]
+kind = "latent-map"
+vae = "vae_b"
+limit = 300
+grid = 6
+
+[stages.compare]
+kind = "compare-maps"
+maps = ["map_a", "map_b"]
+title = "two 2-d latent spaces"
+
+[stages.interp]
+kind = "interpolate"
+vae = "vae_a"
+pairs = 2
+points = 8
+steps = 4
+classes = "Sandal,Sneaker"
+
+[stages.report]
+"""
+
+
+def test_dataset_experiment_with_comparison_interpolation_and_report(tmp_path):
+    import imageio.v3 as iio
+
+    from tests.chromium import render
+    from tests.test_datasets import _need_fashion_mnist
+
+    _need_fashion_mnist()
+    p = tmp_path / "maps.toml"
+    p.write_text(MAPS)
+    out = tmp_path / "run"
+    r = run("run", p, "--out", out, "--no-progress")
+    assert r.exit_code == 0, r.output
+    ev = json.loads((out / "eval_a" / "eval.json").read_text())
+    assert ev["n"] == 200 and ev["log_px_iw"] >= ev["elbo"] - 1e-3  # IWAE bound above the ELBO
+    assert (out / "compare" / "compare.png").is_file() and (out / "compare" / "compare.pdf").is_file()
+    flow = iio.imread(out / "compare" / "compare_flow.mp4")
+    assert flow.shape[0] == 2  # one frame per epoch of the longer run; the shorter holds its last
+    res = json.loads((out / "interp" / "interpolation.json").read_text())
+    assert [pair["labels"] for pair in res["pairs"]] == [["Sandal", "Sneaker"]] * 2
+    assert all(pair["geodesic_length"] <= pair["line_length"] + 1e-4 for pair in res["pairs"])
+    page = render(out / "report.html", tmp_path / "profile")
+    assert all(i["ok"] for i in page["images"]) and page["videos"]
+    assert all(v["error"] is None and v["ready"] >= 1 for v in page["videos"])
+    media = {Path(i["src"]).name for i in page["images"]} | {Path(v["src"]).name for v in page["videos"]}
+    assert {"compare.png", "manifold.png", "pair_00.png"} <= media and ({"compare_flow.mp4", "compare_flow.gif"} & media)
