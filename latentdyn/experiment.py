@@ -444,8 +444,9 @@ def plan(exp: Experiment, run_dir: Path, only: list[str] | None = None) -> list[
         if done:
             actions.append((s, "skip"))
         elif rec is not None and rec.get("resume_key") == s.resume_key and s.kind in TRAINING and \
-                (stage_dir(run_dir, s.name) / "last.pt").exists():
-            actions.append((s, "resume"))
+                (stage_dir(run_dir, s.name) / "last.pt").exists() and \
+                _trained_epochs(stage_dir(run_dir, s.name)) <= s.settings.epochs:
+            actions.append((s, "resume"))  # cut short, or more epochs asked of a finished run
         else:
             actions.append((s, "run"))
     if only is not None:
@@ -457,6 +458,15 @@ def plan(exp: Experiment, run_dir: Path, only: list[str] | None = None) -> list[
                         raise LatentdynError(f"--only {s.name}: it reads stage {up!r}, which has not finished with these "
                                              f"settings in {run_dir}; run without --only first (or add --only {up})")
     return actions
+
+
+def _trained_epochs(d: Path) -> int:
+    """The last epoch logged in a training stage's metrics.jsonl (0 if none)."""
+    try:
+        lines = (d / "metrics.jsonl").read_text().splitlines()
+        return int(json.loads(lines[-1])["epoch"]) if lines else 0
+    except (OSError, ValueError, KeyError):
+        return 0
 
 
 def check_datasets(exp: Experiment, stages: list[Stage]) -> None:
@@ -542,7 +552,11 @@ def run_experiment(path: str | Path, out: str | Path | None = None, overrides: t
             log(f"{head}: {'resuming' if action == 'resume' else 'running'}")
             t0 = time.perf_counter()
             _write_record(run_dir, s, "running", started=time.strftime("%Y-%m-%dT%H:%M:%S"))
-            summary = RUNNERS[s.kind](exp, s, run_dir, action == "resume", progress)
+            try:
+                summary = RUNNERS[s.kind](exp, s, run_dir, action == "resume", progress)
+            except LatentdynError as e:
+                log(f"{head}: failed: {e}")
+                raise LatentdynError(f"stage {s.name!r}: {e}") from None
             seconds = time.perf_counter() - t0
             _write_record(run_dir, s, "done", seconds=seconds, summary=summary,
                           finished=time.strftime("%Y-%m-%dT%H:%M:%S"))

@@ -148,6 +148,11 @@ def test_changing_one_setting_reruns_only_downstream(tiny_file, tiny_run, tmp_pa
     assert actions(r.output)["dynamics"] == "resume", r.output
     rows = [json.loads(x) for x in (out / "dynamics" / "metrics.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in rows] == [1, 2, 3]
+    # fewer epochs than already trained cannot be had by resuming: the stage starts over
+    r = run("run", tiny_file, "--out", out, "--set", "dynamics.hidden=24", "--set", "dynamics.epochs=1", "--no-progress")
+    assert actions(r.output)["dynamics"] == "run", r.output
+    rows = [json.loads(x) for x in (out / "dynamics" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1]
 
 
 def test_interrupted_run_resumes_and_skips_finished_stages(tiny_file, tmp_path, monkeypatch):
@@ -235,6 +240,18 @@ def test_bad_set_and_profile(tiny_file, tmp_path):
     assert r.exit_code == 2 and "no stage 'nostage'" in r.output
     r = run("run", tiny_file, "--out", tmp_path / "r", "--profile", "demo")
     assert r.exit_code == 2 and "defines no profiles" in r.output
+
+
+def test_a_failing_stage_names_itself_and_stays_unfinished(tmp_path):
+    p = tmp_path / "bad_rollout.toml"
+    p.write_text(TINY.replace("context = 3\nhorizon = 5", "context = 10\nhorizon = 5"))
+    r = run("run", p, "--out", tmp_path / "r", "--no-progress")
+    assert r.exit_code == 2
+    last = r.output.strip().splitlines()[-1]
+    assert last.startswith("Error: stage 'rollout': --context 10 + --horizon 5 = 15 is longer than the sequences (12 frames)")
+    assert json.loads((tmp_path / "r" / "rollout" / "stage.json").read_text())["status"] == "running"
+    assert "rollout (rollout): failed" in (tmp_path / "r" / "run.log").read_text()
+    assert not (tmp_path / "r" / "report.html").exists()
 
 
 def test_missing_dataset_fails_before_any_work(tmp_path, monkeypatch):
