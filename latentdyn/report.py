@@ -475,7 +475,8 @@ def write_report(run_dir: str | Path, title: str | None = None) -> Path:
             if r["kind"] == "report":
                 continue
             summ = "; ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in (r.get("summary") or {}).items())
-            rows.append([r["name"], r["kind"], r["status"], r.get("seconds"), summ])
+            secs = r.get("seconds")
+            rows.append([r["name"], r["kind"], r["status"], round(secs, 1) if secs is not None else None, summ])
             classes.append("")
         overview = _table(rows, ["stage", "kind", "status", "seconds", "result"], classes)
         overview = overview.replace('<td class="">done</td>', '<td class="status-done">done</td>')
