@@ -58,9 +58,10 @@ class Dist:
         """This rank's indices of n items: rank, rank + world, ... (every rank gets n // world)."""
         return np.arange(self.rank, (n // self.world) * self.world, self.world)
 
-    def local_batch(self, batch_size: int, what: str = "--batch-size") -> int:
+    def local_batch(self, batch_size: int) -> int:
+        """The per-rank share of the global ``batch_size`` (it must divide)."""
         if batch_size % self.world:
-            raise LatentdynError(f"{what} {batch_size} is the global batch and must divide among the {self.world} processes; "
+            raise LatentdynError(f"--batch-size {batch_size} is the global batch and must divide among the {self.world} processes; "
                                  f"use a multiple of {self.world}")
         return batch_size // self.world
 
@@ -80,12 +81,6 @@ class Dist:
         out: list = [None] * self.world
         dist.all_gather_object(out, obj)
         return out
-
-    def barrier(self) -> None:
-        if self.active:
-            import torch.distributed as dist
-
-            dist.barrier()
 
     def on_main(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` on rank 0 and hand its result (or its LatentdynError) to every rank."""
@@ -135,14 +130,16 @@ def session(device_name: str | None = "auto") -> Iterator[tuple[Dist, Any]]:
     import torch.distributed as dist
 
     name = (device_name or "auto").lower()
-    if name in ("auto", "cuda") or name.startswith("cuda"):
-        use_cuda = torch.cuda.is_available() and name != "cpu"
-        if name.startswith("cuda") and not use_cuda:
+    if name == "auto":
+        use_cuda = torch.cuda.is_available()
+    elif name.startswith("cuda"):
+        if not torch.cuda.is_available():
             raise LatentdynError(f"--device {device_name}: no CUDA GPU is visible here; use --device cpu")
-    else:
+        use_cuda = True
+    elif name == "cpu":
         use_cuda = False
-        if name != "cpu":
-            raise LatentdynError(f"--device {device_name}: distributed training runs on cuda (NCCL) or cpu (gloo)")
+    else:
+        raise LatentdynError(f"--device {device_name}: distributed training runs on cuda (NCCL) or cpu (gloo)")
     if use_cuda:
         if d.local_rank >= torch.cuda.device_count():
             raise LatentdynError(f"LOCAL_RANK {d.local_rank} but only {torch.cuda.device_count()} GPUs are visible; "
@@ -163,13 +160,19 @@ def session(device_name: str | None = "auto") -> Iterator[tuple[Dist, Any]]:
             dist.destroy_process_group()
 
 
-def wrap(model, d: Dist, device):
-    """The model to train: DistributedDataParallel around it when distributed, else itself."""
-    if not d.active:
-        return model
-    from torch.nn.parallel import DistributedDataParallel as DDP
+def wrap(model, d: Dist, device, compile: bool = False):
+    """The module to train: DistributedDataParallel around ``model`` when distributed, then
+    ``torch.compile`` when asked; ``model`` itself otherwise."""
+    net = model
+    if d.active:
+        from torch.nn.parallel import DistributedDataParallel as DDP
 
-    return DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if compile:
+        import torch
+
+        net = torch.compile(net)
+    return net
 
 
 def param_digest(model) -> str:

@@ -81,8 +81,6 @@ RESUME_MAY_CHANGE = {"train.epochs", "train.device", "train.compile"}
 
 def read_latents(path: str | Path, split: str | None, device, chunk: int = 4096):
     """mu, logvar (N, T, d) of a split, read from HDF5 in chunks into device tensors."""
-    import torch
-
     from latentdyn.latents import open_latents
 
     with open_latents(path) as lf:
@@ -139,8 +137,6 @@ class WindowObjective(torch.nn.Module):
 
 def sample_windows(N: int, T: int, length: int, per_seq: int, generator):
     """Random window starts: (N * per_seq,) sequence ids and starts, seeded."""
-    import torch
-
     seq = torch.arange(N).repeat(per_seq)
     start = torch.randint(0, T - length + 1, (N * per_seq,), generator=generator)
     perm = torch.randperm(len(seq), generator=generator)
@@ -149,16 +145,12 @@ def sample_windows(N: int, T: int, length: int, per_seq: int, generator):
 
 def gather_windows(x, seq, start, length: int):
     """x (N, T, d) -> windows (B, length, d) at (seq, start)."""
-    import torch
-
     idx = start[:, None] + torch.arange(length, device=start.device)  # (B, L)
     return x[seq[:, None], idx]  # (B, L, d)
 
 
 def evaluate_windows(model, mu, lv, cfg: DynamicsRunConfig) -> dict:
     """Validation: every sequence's first window (deterministic), mean losses."""
-    import torch
-
     L = cfg.train.context + cfg.train.horizon
     model.eval()
     with torch.no_grad():
@@ -182,7 +174,6 @@ def train_dynamics(cfg: DynamicsRunConfig, out: str | Path, resume: bool = False
 
 def _train_dynamics(cfg: DynamicsRunConfig, run_dir: Path, resume: bool, progress: bool | None, verbose: bool,
                     dist, device) -> dict:
-    import torch
     from tqdm.auto import tqdm
 
     from latentdyn import distributed
@@ -218,16 +209,9 @@ def _train_dynamics(cfg: DynamicsRunConfig, run_dir: Path, resume: bool, progres
         mu, lv = mu[shard], lv[shard]
         N = len(shard)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-    start_epoch, best, log = dist.on_main(
-        lambda: training.start(run_dir, plain, "dynamics", resume, RESUME_MAY_CHANGE, model, opt))
-    if not dist.main and start_epoch > 1:
-        ck = training.load_checkpoint(run_dir / "last.pt", "dynamics", map_location=device)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
+    start_epoch, best, log = training.start(run_dir, plain, "dynamics", resume, RESUME_MAY_CHANGE, model, opt, dist)
     net = distributed.wrap(WindowObjective(model, cfg.train.context, cfg.train.horizon, cfg.train.open_loop_weight),
-                           dist, device)
-    if cfg.train.compile:
-        net = torch.compile(net)
+                           dist, device, cfg.train.compile)
     row: dict = {}
     for epoch in range(start_epoch, cfg.train.epochs + 1):
         t0 = time.perf_counter()

@@ -158,11 +158,25 @@ def check_finite(value: float, epoch: int, run_dir: Path, what: str = "loss") ->
         )
 
 
-def start(run_dir: Path, plain: dict, kind: str, resume: bool, ignore: set[str], model, optimizer) -> tuple[int, float, MetricsLog]:
+def start(run_dir: Path, plain: dict, kind: str, resume: bool, ignore: set[str], model, optimizer,
+          dist=None) -> tuple[int, float, MetricsLog]:
     """Prepare the run folder and restore a checkpoint when resuming.
 
-    Returns (first epoch to run, best score so far, the metrics log).
+    Returns (first epoch to run, best score so far, the metrics log). Under torchrun (``dist``
+    active) rank 0 prepares and checks the folder and hands its answer, or its error, to every
+    rank; the other ranks then load the same ``last.pt``.
     """
+    if dist is None or not dist.active:
+        return _start(run_dir, plain, kind, resume, ignore, model, optimizer)
+    first, best, log = dist.on_main(lambda: _start(run_dir, plain, kind, resume, ignore, model, optimizer))
+    if not dist.main and first > 1:
+        ck = load_checkpoint(run_dir / "last.pt", kind, map_location=next(model.parameters()).device)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+    return first, best, log
+
+
+def _start(run_dir: Path, plain: dict, kind: str, resume: bool, ignore: set[str], model, optimizer) -> tuple[int, float, MetricsLog]:
     import torch
 
     ck = prepare_run_dir(run_dir, plain, kind, resume, ignore)

@@ -231,14 +231,8 @@ def _train_vae(cfg: VAERunConfig, run_dir: Path, resume: bool, progress: bool | 
     if device.type in ("cpu", "cuda"):
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-    start_epoch, best, log = dist.on_main(lambda: training.start(run_dir, plain, "vae", resume, RESUME_MAY_CHANGE, model, opt))
-    if not dist.main and start_epoch > 1:  # the other ranks resume from the checkpoint rank 0 checked
-        ck = training.load_checkpoint(run_dir / "last.pt", "vae", map_location=device)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-    net = distributed.wrap(model, dist, device)  # DDP averages the gradients over the ranks
-    if cfg.train.compile:
-        net = torch.compile(net)
+    start_epoch, best, log = training.start(run_dir, plain, "vae", resume, RESUME_MAY_CHANGE, model, opt, dist)
+    net = distributed.wrap(model, dist, device, cfg.train.compile)  # DDP averages the gradients over the ranks
     flow = FlowRecorder(run_dir, (val if val is not None else train).head(8), cfg, device) if dist.main else None
     N = len(train) * dist.world  # examples per epoch over all ranks
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
