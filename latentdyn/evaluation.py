@@ -30,9 +30,10 @@ def active_units(mu: np.ndarray, threshold: float = ACTIVE_THRESHOLD) -> tuple[i
 def evaluate_run(
     run_dir: str | Path, source: str | None = None, split: str = "test", iw_samples: int = 64,
     data_dir: str | None = None, device: str = "auto", limit: int = 0, batch: int = 500, which: str = "best",
-    progress: bool | None = None,
+    progress: bool | None = None, out: str | Path | None = None,
 ) -> dict:
-    """Evaluate a run's checkpoint on a split; writes ``eval_<split>.json`` in the run folder."""
+    """Evaluate a run's checkpoint on a split; writes the JSON to ``out`` (default: the run
+    folder's ``eval_<split>.json``)."""
     import torch
     from tqdm.auto import tqdm
 
@@ -75,6 +76,6 @@ def evaluate_run(
         "active_units": n_active, "latent_dim": cfg.model.latent_dim,
         "posterior_mean_variance": var.tolist(), "kl_per_dim": cat(kl_dims).mean(0).tolist(),
     }
-    with atomic_path(Path(run_dir) / f"eval_{split}.json") as tmp:
+    with atomic_path(out if out is not None else Path(run_dir) / f"eval_{split}.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     return result

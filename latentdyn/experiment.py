@@ -339,10 +339,7 @@ def _external_fingerprint(value: str, data_dir: str | None) -> str:
     from latentdyn import datasets as ds
 
     if not ds.is_scene_source(value):
-        ds.get_spec(value)  # unknown names: one-line error listing the datasets
-        files = ds.source_files(value, data_dir)
-        if files is None:
-            ds.require(value, data_dir)
+        files = ds.require(value, data_dir)  # unknown or missing datasets: one-line errors
         return "dataset:" + value + ":" + ",".join(_file_digest(f) for f in files)
     if not Path(value).is_file():
         raise LatentdynError(f"scene file {value} does not exist; generate it first or name a generate stage")
@@ -469,18 +466,24 @@ def _trained_epochs(d: Path) -> int:
         return 0
 
 
+def _dataset_of(s: Stage) -> str | None:
+    """The dataset name a stage reads directly (not a stage's output, not a scene file), if any."""
+    from latentdyn import datasets as ds
+
+    data = getattr(s.settings, "data", None)
+    return None if data is None or "data" in s.refs or ds.is_scene_source(data) else data
+
+
 def check_datasets(exp: Experiment, stages: list[Stage]) -> None:
     """Fail before any work if a stage needs a dataset that cannot be found."""
     from latentdyn import datasets as ds
 
     for s in stages:
-        data = getattr(s.settings, "data", None)
-        if data is None or "data" in s.refs or ds.is_scene_source(data):
-            continue
-        try:
-            ds.require(data, exp.info.data_dir)
-        except LatentdynError as e:
-            raise LatentdynError(f"stage {s.name!r}: {e}") from None
+        if (name := _dataset_of(s)) is not None:
+            try:
+                ds.require(name, exp.info.data_dir)
+            except LatentdynError as e:
+                raise LatentdynError(f"stage {s.name!r}: {e}") from None
 
 
 @contextlib.contextmanager
@@ -573,10 +576,8 @@ def _fetch_missing(exp: Experiment, progress) -> None:
     from latentdyn import datasets as ds
 
     for s in exp.stages:
-        data = getattr(s.settings, "data", None)
-        if data is not None and "data" not in s.refs and not ds.is_scene_source(data) and \
-                ds.source_files(data, exp.info.data_dir) is None:
-            ds.fetch(data, exp.info.data_dir, progress)
+        if (name := _dataset_of(s)) is not None and ds.source_files(name, exp.info.data_dir) is None:
+            ds.fetch(name, exp.info.data_dir, progress)
 
 
 # --------------------------------------------------------------------------------------------
@@ -625,10 +626,10 @@ def _run_train_vae(exp, s, run_dir, resume, progress):
     return {k: row[k] for k in ("epoch", "train_elbo", "val_elbo") if k in row}
 
 
-def _vae_source(exp, s, run_dir) -> str | None:
-    """A stage's data: its own setting, else None (the VAE's training data)."""
-    if getattr(s.settings, "data", None) is None:
-        return None
+def _vae_source(exp, s, run_dir) -> str:
+    """What a stage that reads a VAE works on: its own ``data``, else the VAE's training data."""
+    if s.settings.data is None:
+        return _ref_path(exp, run_dir, exp.stage(s.settings.vae), "data", "scenes")
     return _ref_path(exp, run_dir, s, "data", "scenes")
 
 
@@ -638,9 +639,7 @@ def _run_evaluate(exp, s, run_dir, resume, progress):
     c: EvaluateStage = s.settings
     vae = str(outputs_of(run_dir, exp.stage(c.vae))["run"])
     res = evaluate_run(vae, _vae_source(exp, s, run_dir), c.split, c.iw_samples, exp.info.data_dir, c.device, c.limit,
-                       progress=progress)
-    with atomic_path(stage_dir(run_dir, s.name) / "eval.json") as tmp:
-        tmp.write_text(json.dumps(res, indent=2) + "\n")
+                       progress=progress, out=outputs_of(run_dir, s)["eval"])  # not into the VAE stage's folder
     return {k: res[k] for k in ("elbo", "log_px_iw", "active_units") if isinstance(res.get(k), (int, float))}
 
 
@@ -649,12 +648,7 @@ def _run_encode(exp, s, run_dir, resume, progress):
 
     c: EncodeStage = s.settings
     vae = outputs_of(run_dir, exp.stage(c.vae))["run"]
-    source = _vae_source(exp, s, run_dir)
-    if source is None:
-        from latentdyn.vae_training import load_vae
-
-        source = load_vae(vae, "best", "cpu")[1].data.source
-    encode(vae, source, outputs_of(run_dir, s)["latents"], c.split, c.device, exp.info.data_dir, progress=progress)
+    encode(vae, _vae_source(exp, s, run_dir), outputs_of(run_dir, s)["latents"], c.split, c.device, exp.info.data_dir, progress=progress)
     return {}
 
 

@@ -132,7 +132,7 @@ details { margin:8px 0; }
 summary { cursor:pointer; color:var(--accent); font-size:13.5px; }
 pre { background:#f1f3f6; border:1px solid var(--line); border-radius:6px; padding:10px 12px; overflow:auto;
       font-size:12.5px; line-height:1.4; }
-.status-done { color:#1c7c3c; } .status-running { color:#b26b00; }
+.status-running { color:#b26b00; }
 footer { color:var(--muted); font-size:12px; text-align:center; margin:24px 0; }
 """
 
@@ -176,7 +176,7 @@ class Page:
 
     def __init__(self, root: Path):
         self.root = root
-        self.sections: list[tuple[str, str, str]] = []  # (anchor, title, html)
+        self.sections: list[tuple[str, str, str, str]] = []  # (anchor, title, html, kind)
 
     def link(self, path: Path) -> str:
         rel = os.path.relpath(Path(path).resolve(), self.root.resolve())
@@ -201,8 +201,8 @@ class Page:
         return (f'<figure><video class="pixel" controls loop muted autoplay playsinline preload="auto"{w}{g} '
                 f'aria-label="{_esc(caption)}"><source src="{self.link(mp4)}" type="video/mp4">{inner}</video>{cap}</figure>')
 
-    def add(self, anchor: str, title: str, body: str) -> None:
-        self.sections.append((anchor, title, body))
+    def add(self, anchor: str, title: str, body: str, kind: str = "") -> None:
+        self.sections.append((anchor, title, body, kind))
 
 
 def _table(rows: list[list], header: list[str] | None = None, classes: list[str] | None = None) -> str:
@@ -275,7 +275,7 @@ def _curves(rows: list[dict], panels: list[tuple[str, list[tuple[str, str]]]], p
     return save_figure(fig, path, dpi=110)
 
 
-def _section_vae(page: Page, d: Path, name: str) -> str:
+def _section_vae(page: Page, d: Path, name: str, record: dict | None = None) -> str:
     rows = _read_jsonl(d / "metrics.jsonl")
     parts = []
     if rows:
@@ -307,7 +307,7 @@ def _section_eval_json(path: Path) -> str:
     return f"<h3>Evaluation ({_esc(path.name)})</h3>" + _kv_table(keep)
 
 
-def _section_dynamics(page: Page, d: Path, name: str) -> str:
+def _section_dynamics(page: Page, d: Path, name: str, record: dict | None = None) -> str:
     rows = _read_jsonl(d / "metrics.jsonl")
     parts = []
     if rows:
@@ -362,14 +362,14 @@ def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None)
     return "".join(parts)
 
 
-def _section_latent_map(page: Page, d: Path, name: str) -> str:
+def _section_latent_map(page: Page, d: Path, name: str, record: dict | None = None) -> str:
     figs = [page.image(d / f"{stem}.png", cap) for stem, cap in
             (("latent_map", "latent map (means of the test split)"), ("manifold", "decoded manifold on an inverse-CDF grid"),
              ("pairs", "pairs of the most active dimensions"))]
     return f'<div class="gallery">{"".join(figs)}</div>'
 
 
-def _section_interpolate(page: Page, d: Path, name: str) -> str:
+def _section_interpolate(page: Page, d: Path, name: str, record: dict | None = None) -> str:
     r = _read_json(d / "interpolation.json") or {}
     parts = []
     if r:
@@ -392,7 +392,7 @@ def _section_interpolate(page: Page, d: Path, name: str) -> str:
     return "".join(parts)
 
 
-def _section_generate(page: Page, d: Path, name: str) -> str:
+def _section_generate(page: Page, d: Path, name: str, record: dict | None = None) -> str:
     from latentdyn.scenefile import open_scenes
 
     parts = []
@@ -407,7 +407,7 @@ def _section_generate(page: Page, d: Path, name: str) -> str:
     return "".join(parts)
 
 
-def _section_encode(page: Page, d: Path, name: str) -> str:
+def _section_encode(page: Page, d: Path, name: str, record: dict | None = None) -> str:
     from latentdyn.latents import open_latents
 
     p = d / "latents.h5"
@@ -419,11 +419,11 @@ def _section_encode(page: Page, d: Path, name: str) -> str:
                           **{f"split {k}": len(v) for k, v in lf.splits.items()}})
 
 
-def _section_evaluate(page: Page, d: Path, name: str) -> str:
+def _section_evaluate(page: Page, d: Path, name: str, record: dict | None = None) -> str:
     return _section_eval_json(d / "eval.json") if (d / "eval.json").is_file() else ""
 
 
-def _section_compare(page: Page, d: Path, name: str) -> str:
+def _section_compare(page: Page, d: Path, name: str, record: dict | None = None) -> str:
     return ('<div class="gallery">' + page.image(d / "compare.png", "across datasets: prediction matrix, latent map, manifold")
             + page.video(d / "compare_flow.mp4", "the training flows side by side, one frame per epoch", width=560) + "</div>")
 
@@ -470,16 +470,14 @@ def write_report(run_dir: str | Path, title: str | None = None) -> Path:
         exp = load_toml(run_dir / "experiment.toml").get("experiment", {})
         title = title or f"{exp.get('name', run_dir.name)}"
         intro = _esc(exp.get("description", ""))
-        rows, classes = [], []
+        rows = []
         for r in records:
             if r["kind"] == "report":
                 continue
             summ = "; ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in (r.get("summary") or {}).items())
             secs = r.get("seconds")
             rows.append([r["name"], r["kind"], r["status"], round(secs, 1) if secs is not None else None, summ])
-            classes.append("")
-        overview = _table(rows, ["stage", "kind", "status", "seconds", "result"], classes)
-        overview = overview.replace('<td class="">done</td>', '<td class="status-done">done</td>')
+        overview = _table(rows, ["stage", "kind", "status", "seconds", "result"])
         overview += _config_block(run_dir / "experiment.toml", "resolved experiment")
         page.add("overview", "Overview", overview)
         items = [(r["name"], r["kind"], stage_dir(run_dir, r["name"]), r) for r in records if r["kind"] in SECTIONS]
@@ -491,23 +489,17 @@ def write_report(run_dir: str | Path, title: str | None = None) -> Path:
         title = title or run_dir.name
         items = [(run_dir.name, kind, run_dir, None)]
     for name, kind, d, rec in items:
-        fn = SECTIONS[kind]
-        body = fn(page, d, name, rec) if kind == "rollout" else fn(page, d, name)
+        body = SECTIONS[kind](page, d, name, rec)
         if rec is not None and rec.get("status") != "done":
             body = '<p class="sub status-running">this stage has not finished</p>' + body
-        page.add(name, name, f'<span class="kind">{_esc(kind)}</span>' + (body or ""))
+        page.add(name, name, body, kind)
     return _write_page(page, run_dir, title, intro)
 
 
 def _write_page(page: Page, run_dir: Path, title: str, intro: str) -> Path:
-    nav = "".join(f'<a href="#{quote(a)}">{_esc(t)}</a>' for a, t, _ in page.sections)
-    secs = []
-    for a, t, body in page.sections:
-        kind = ""
-        if body.startswith('<span class="kind">'):
-            end = body.index("</span>") + len("</span>")
-            kind, body = body[:end], body[end:]
-        secs.append(f'<section id="{_esc(a)}"><h2>{_esc(t)}{kind}</h2>{body}</section>')
+    nav = "".join(f'<a href="#{quote(a)}">{_esc(t)}</a>' for a, t, _, _ in page.sections)
+    secs = [f'<section id="{_esc(a)}"><h2>{_esc(t)}' + (f'<span class="kind">{_esc(k)}</span>' if k else "")
+            + f"</h2>{body}</section>" for a, t, body, k in page.sections]
     stamp = time.strftime("%Y-%m-%d %H:%M")
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

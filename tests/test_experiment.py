@@ -267,6 +267,11 @@ def test_missing_dataset_fails_before_any_work(tmp_path, monkeypatch):
     assert r.output.startswith("Error: stage 'vae': mnist is not available offline: put train-images-idx3-ubyte.gz")
     assert "latentdyn datasets fetch mnist" in r.output and r.output.count("\n") == 1
     assert not (tmp_path / "r").exists()  # nothing ran, not even the generate stage
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    r = run("run", p, "--out", tmp_path / "r", "--data-dir", mine)
+    assert r.exit_code == 2 and "mnist is not available offline: put train-images-idx3-ubyte.gz" in r.output
+    assert f"in {mine}" in r.output and not (tmp_path / "r").exists()
 
 
 def test_bundled_experiments_load_and_link():
@@ -405,6 +410,7 @@ def test_dataset_experiment_with_comparison_interpolation_and_report(tmp_path):
     r = run("run", p, "--out", out, "--no-progress")
     assert r.exit_code == 0, r.output
     ev = json.loads((out / "eval_a" / "eval.json").read_text())
+    assert not list((out / "vae_a").glob("eval_*.json"))  # a stage writes only into its own folder
     assert ev["n"] == 200 and ev["log_px_iw"] >= ev["elbo"] - 1e-3  # IWAE bound above the ELBO
     assert (out / "compare" / "compare.png").is_file() and (out / "compare" / "compare.pdf").is_file()
     flow = iio.imread(out / "compare" / "compare_flow.mp4")

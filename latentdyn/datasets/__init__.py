@@ -187,11 +187,13 @@ def source_files(name: str, data_dir: str | Path | None = None) -> list[Path] | 
     return sorted(set(files))
 
 
-def require(name: str, data_dir: str | Path | None = None) -> None:
-    """Raise the one-line "not available offline" error now if ``name`` cannot be found locally."""
+def require(name: str, data_dir: str | Path | None = None) -> list[Path]:
+    """``name``'s local files; the one-line "not available offline" error if they are missing."""
     spec = get_spec(name)
-    if source_files(spec.name, data_dir) is None:
+    files = source_files(spec.name, data_dir)
+    if files is None:
         raise LatentdynError(_missing_message(spec, data_dir))
+    return files
 
 
 def _missing_message(spec: Spec, data_dir, suggest_fetch: bool = True) -> str:
