@@ -23,6 +23,7 @@ The rules the trainers follow (docs/distributed.md):
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import os
 from dataclasses import dataclass
@@ -151,12 +152,20 @@ def session(device_name: str | None = "auto") -> Iterator[tuple[Dist, Any]]:
     d.backend = "nccl" if use_cuda else "gloo"
     created = not dist.is_initialized()
     if created:
+        # torch.distributed.nn.functional takes ``group.WORLD`` as the default argument of its
+        # functions when first imported, and DDP imports it: imported after the group exists, it
+        # keeps the group alive past destroy_process_group, and gloo's worker threads then race
+        # interpreter shutdown (a worker freeing a tensor without the GIL aborts the process).
+        # Imported first, its defaults are None.
+        import torch.distributed.nn.functional  # noqa: F401
+
         kwargs = {"device_id": device} if use_cuda else {}
         dist.init_process_group(backend=d.backend, **kwargs)
     try:
         yield d, device
     finally:
         if created and dist.is_initialized():
+            gc.collect()  # a DDP wrapper left in a reference cycle still holds the group
             dist.destroy_process_group()
 
 

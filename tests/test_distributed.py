@@ -109,6 +109,35 @@ def test_two_process_dynamics(ball_file, tmp_path):
     assert info["in_sync"] and info["world_size"] == 2
 
 
+SESSION_EXIT = r"""
+import os, torch
+from latentdyn import distributed
+with distributed.session("cpu") as (d, device):
+    net = distributed.wrap(torch.nn.Linear(3, 2), d, device)
+    net(torch.randn(4, 3)).sum().backward()  # one DDP step: the gradients are all-reduced
+    del net
+tasks = sorted(open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task"))
+os.write(1, f"threads {d.rank} {' '.join(tasks)}\n".encode())  # one write: the ranks share the pipe
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread names from /proc")
+def test_leaving_the_session_stops_the_gloo_threads(tmp_path):
+    # A process group still alive at interpreter shutdown lets gloo's worker threads race it, and
+    # the process sometimes aborts after finishing ("terminate called without an active exception").
+    script = tmp_path / "s.py"
+    script.write_text(SESSION_EXIT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("WORLD_SIZE", None)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = sorted(x for x in r.stdout.splitlines() if x.startswith("threads"))
+    assert [x.split()[1] for x in lines] == ["0", "1"], r.stdout
+    for line in lines:
+        assert "gloo" not in line, line
+
+
 def test_global_batch_must_divide_among_processes(ball_file, tmp_path):
     r = torchrun("train", "vae", "--data", ball_file, "--out", tmp_path / "v", "--epochs", 1, *VAE_ARGS[:-5],
                  "--batch-size", "33", "--device", "cpu", "--no-progress")
