@@ -409,7 +409,8 @@ def run_cmd(experiment, out, overrides, only, profile, fetch, data_dir, dry_run,
         exp = X.load_experiment(experiment, overrides, profile)
         run_dir = Path(out) if out else Path("runs") / exp.info.name
         for stage, action in X.plan(exp, run_dir, only_list):
-            click.echo(f"{stage.name:18s} {stage.kind:15s} {action}")
+            why = f"  (cannot run here: {stage.unavailable})" if stage.unavailable and action in ("run", "resume") else ""
+            click.echo(f"{stage.name:18s} {stage.kind:15s} {action}{why}")
         return
     res = X.run_experiment(experiment, out, overrides, only_list, profile, progress, echo=click.echo, fetch=fetch)
     if res["report"] is not None:

@@ -218,6 +218,7 @@ class Stage:
     refs: dict[str, list[str]]  # field -> stage names it reads
     key: str = ""
     resume_key: str = ""  # the key less ``epochs``: a training stage with the same resume key can continue
+    unavailable: str | None = None  # why it cannot run here (a missing dataset or scene file, its own or upstream)
 
     @property
     def upstream(self) -> list[str]:
@@ -358,16 +359,28 @@ def _file_digest(path: Path) -> str:
 
 
 def compute_keys(exp: Experiment) -> None:
-    """Fill every stage's content key from its settings and its inputs' keys or fingerprints."""
+    """Fill every stage's content key from its settings and its inputs' keys or fingerprints.
+
+    A stage whose outside input is missing (a dataset not downloaded, a scene file not there), or
+    that reads such a stage, gets ``unavailable`` set to the reason: the other stages of the file
+    still plan and run (``--only``), and running it fails with that reason before any work.
+    """
     keys: dict[str, str] = {}
+    by_name = {s.name: s for s in exp.stages}
     for s in exp.stages:
         settings = {k: v for k, v in to_dict(s.settings).items() if k not in NOT_IN_KEY}
+        s.unavailable = None if s.kind == "report" else \
+            next((by_name[n].unavailable for n in s.upstream if by_name[n].unavailable), None)
         inputs = {}
         for fname, names in s.refs.items():
             inputs[fname] = [keys[n] for n in names]
         data = getattr(s.settings, "data", None)
         if data is not None and "data" not in s.refs:
-            inputs["data"] = [_external_fingerprint(data, exp.info.data_dir)]
+            try:
+                inputs["data"] = [_external_fingerprint(data, exp.info.data_dir)]
+            except LatentdynError as e:
+                inputs["data"] = ["unavailable:" + data]
+                s.unavailable = str(e)
         payload = {"kind": s.kind, "settings": settings, "inputs": inputs, "data_dir": exp.info.data_dir}
         s.key = _digest(payload)
         if s.kind in TRAINING:
@@ -428,17 +441,23 @@ def outputs_of(run_dir: Path, stage: Stage) -> dict[str, Path]:
 
 
 def plan(exp: Experiment, run_dir: Path, only: list[str] | None = None) -> list[tuple[Stage, str]]:
-    """What running would do to each stage: "skip", "resume", "run" (or "keep" outside --only)."""
+    """What running would do to each stage: "skip", "resume", "run" (or, outside --only, "keep" a
+    finished stage or leave a "missing" one). A stage that would run or resume but cannot here
+    (``Stage.unavailable``) is refused by :func:`run_experiment` before any work."""
     compute_keys(exp)
     actions = []
+    status: dict[str, str] = {}
     for s in exp.stages:
+        if s.kind == "report":  # it shows what has finished: its key also says which stages it lacks
+            lacking = [n for n in s.upstream if status[n] == "missing"]
+            if lacking:
+                s.key = _digest({"key": s.key, "lacking": lacking})
         rec = read_record(run_dir, s.name)
-        done = rec is not None and rec.get("status") == "done" and rec.get("key") == s.key and \
+        done = s.unavailable is None and rec is not None and rec.get("status") == "done" and rec.get("key") == s.key and \
             all(p.exists() for p in outputs_of(run_dir, s).values())
         if only is not None and s.name not in only:
             actions.append((s, "keep" if done else "missing"))
-            continue
-        if done:
+        elif done:
             actions.append((s, "skip"))
         elif rec is not None and rec.get("resume_key") == s.resume_key and s.kind in TRAINING and \
                 (stage_dir(run_dir, s.name) / "last.pt").exists() and \
@@ -446,10 +465,10 @@ def plan(exp: Experiment, run_dir: Path, only: list[str] | None = None) -> list[
             actions.append((s, "resume"))  # cut short, or more epochs asked of a finished run
         else:
             actions.append((s, "run"))
+        status[s.name] = actions[-1][1]
     if only is not None:
-        status = {s.name: a for s, a in actions}
         for s, a in actions:
-            if s.name in only:
+            if s.name in only and s.kind != "report":
                 for up in s.upstream:
                     if status[up] == "missing":
                         raise LatentdynError(f"--only {s.name}: it reads stage {up!r}, which has not finished with these "
@@ -474,16 +493,11 @@ def _dataset_of(s: Stage) -> str | None:
     return None if data is None or "data" in s.refs or ds.is_scene_source(data) else data
 
 
-def check_datasets(exp: Experiment, stages: list[Stage]) -> None:
-    """Fail before any work if a stage needs a dataset that cannot be found."""
-    from latentdyn import datasets as ds
-
-    for s in stages:
-        if (name := _dataset_of(s)) is not None:
-            try:
-                ds.require(name, exp.info.data_dir)
-            except LatentdynError as e:
-                raise LatentdynError(f"stage {s.name!r}: {e}") from None
+def check_runnable(actions: list[tuple[Stage, str]]) -> None:
+    """Fail before any work if a stage that would run needs a dataset or file that is not here."""
+    for s, action in actions:
+        if action in ("run", "resume") and s.unavailable is not None:
+            raise LatentdynError(f"stage {s.name!r}: {s.unavailable}")
 
 
 @contextlib.contextmanager
@@ -528,14 +542,14 @@ def run_experiment(path: str | Path, out: str | Path | None = None, overrides: t
         raise LatentdynError(f"--out {run_dir} is a file; give a folder")
     if fetch:
         _fetch_missing(exp, progress)
-    check_datasets(exp, [s for s in exp.stages if only is None or s.name in only])
-    plan(exp, run_dir, only)  # refuse an impossible --only before creating anything
+    check_runnable(plan(exp, run_dir, only))  # refuse a missing input or an impossible --only before creating anything
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise LatentdynError(f"cannot create run folder {run_dir}: {e.strerror}") from None
     with _lock(run_dir):
         actions = plan(exp, run_dir, only)
+        check_runnable(actions)
         with atomic_path(run_dir / "experiment.toml") as tmp:
             tmp.write_text(f"# resolved from {exp.path}" + (f", profile {profile}" if profile else "")
                            + "".join(f"\n# --set {o}" for o in overrides) + "\n" + dumps_toml(exp.resolved))

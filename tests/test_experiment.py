@@ -272,6 +272,32 @@ def test_missing_dataset_fails_before_any_work(tmp_path, monkeypatch):
     r = run("run", p, "--out", tmp_path / "r", "--data-dir", mine)
     assert r.exit_code == 2 and "mnist is not available offline: put train-images-idx3-ubyte.gz" in r.output
     assert f"in {mine}" in r.output and not (tmp_path / "r").exists()
+    # the stages that do not need MNIST still plan and run on their own
+    r = run("run", p, "--out", tmp_path / "r", "--dry-run")
+    assert r.exit_code == 0, r.output
+    lines = dict(line.split(None, 1) for line in r.output.splitlines())
+    assert lines["scenes"].split() == ["generate", "run"]
+    assert lines["vae"].startswith("train-vae       run  (cannot run here: mnist is not available offline")
+    r = run("run", p, "--out", tmp_path / "r", "--only", "scenes", "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert actions(r.output) == {"scenes": "run"} and (tmp_path / "r" / "scenes" / "scenes.h5").is_file()
+
+
+def test_only_with_a_report_shows_what_has_finished(tiny_file, tmp_path):
+    out = tmp_path / "part"
+    r = run("run", tiny_file, "--out", out, "--only", "scenes,vae,report", "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert actions(r.output) == {"scenes": "run", "vae": "run", "report": "run"}
+    page = (out / "report.html").read_text()
+    assert 'id="vae"' in page and 'id="rollout"' not in page
+    r = run("run", tiny_file, "--out", out, "--only", "scenes,vae,report", "--no-progress")
+    assert actions(r.output) == {"scenes": "skip", "vae": "skip", "report": "skip"}
+    r = run("run", tiny_file, "--out", out, "--only", "scenes,vae,latent_map,report", "--no-progress")
+    assert actions(r.output) == {"scenes": "skip", "vae": "skip", "latent_map": "run", "report": "run"}  # one more section
+    r = run("run", tiny_file, "--out", out, "--no-progress")
+    assert actions(r.output) == {"scenes": "skip", "vae": "skip", "encode": "run", "dynamics": "run", "rollout": "run",
+                                 "latent_map": "skip", "report": "run"}
+    assert 'id="rollout"' in (out / "report.html").read_text()
 
 
 def test_bundled_experiments_load_and_link():
