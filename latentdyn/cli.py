@@ -408,9 +408,11 @@ def run_cmd(experiment, out, overrides, only, profile, fetch, data_dir, dry_run,
     if dry_run:
         exp = X.load_experiment(experiment, overrides, profile)
         run_dir = Path(out) if out else Path("runs") / exp.info.name
-        for stage, action in X.plan(exp, run_dir, only_list):
+        actions = X.plan(exp, run_dir, only_list)
+        w = max(len(s.name) for s, _ in actions)
+        for stage, action in actions:
             why = f"  (cannot run here: {stage.unavailable})" if stage.unavailable and action in ("run", "resume") else ""
-            click.echo(f"{stage.name:18s} {stage.kind:15s} {action}{why}")
+            click.echo(f"{stage.name:{w}s}  {stage.kind:15s} {action}{why}")
         return
     res = X.run_experiment(experiment, out, overrides, only_list, profile, progress, echo=click.echo, fetch=fetch)
     if res["report"] is not None:

@@ -51,11 +51,16 @@ def pullback_metric(decode: Decoder, z: torch.Tensor) -> torch.Tensor:
 
 
 def magnification(decode: Decoder, z: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    """Magnification factor sqrt(det M(z)) (Bishop, Svensen and Williams 1997), (B,)."""
+    """Magnification factor sqrt(det M(z)) (Bishop, Svensen and Williams 1997), (B,).
+
+    Values only: computed without an autograd graph (the Jacobians are forward-mode, which
+    no_grad leaves on), so memory stays at one batch however many points are asked for.
+    """
     out = []
-    for s in range(0, len(z), batch):
-        M = pullback_metric(decode, z[s : s + batch])
-        out.append(torch.linalg.det(M).clamp_min(0).sqrt())
+    with torch.no_grad():
+        for s in range(0, len(z), batch):
+            M = pullback_metric(decode, z[s : s + batch])  # (b, d, d)
+            out.append(torch.linalg.det(M).clamp_min(0).sqrt())
     return torch.cat(out)
 
 

@@ -369,7 +369,8 @@ class FlowRecorder:
 
 
 def load_vae(run_dir: str | Path, which: str = "best", device="cpu"):
-    """The model and checkpoint of a run folder (``which``: best or last)."""
+    """The model (in eval mode, parameters frozen: for analysis, not training), its config and
+    checkpoint, from a run folder (``which``: best or last)."""
     import torch
 
     from latentdyn.vae import BetaVAE
@@ -385,7 +386,7 @@ def load_vae(run_dir: str | Path, which: str = "best", device="cpu"):
         model.load_state_dict(ck["model"])
     except RuntimeError as e:
         raise LatentdynError(f"{path} does not match its own config ({str(e).splitlines()[0][:100]})") from None
-    model = model.to(device).eval()
+    model = model.to(device).eval().requires_grad_(False)  # no autograd graph through the weights
     if torch.device(device).type in ("cpu", "cuda"):
         model = model.to(memory_format=torch.channels_last)  # faster convolutions for every consumer
     return model, cfg, ck
