@@ -467,11 +467,14 @@ def write_report(run_dir: str | Path, title: str | None = None) -> Path:
     if records:
         from latentdyn.config import load_toml
 
-        exp = load_toml(run_dir / "experiment.toml").get("experiment", {})
+        resolved = load_toml(run_dir / "experiment.toml")
+        exp = resolved.get("experiment", {})
         title = title or f"{exp.get('name', run_dir.name)}"
         intro = _esc(exp.get("description", ""))
+        by_name = {r["name"]: r for r in records}
         rows = []
-        for r in records:
+        for name, table in resolved.get("stages", {}).items():
+            r = by_name.get(name) or {"name": name, "kind": table.get("kind", ""), "status": "not run"}  # e.g. left out by --only
             if r["kind"] == "report":
                 continue
             summ = "; ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in (r.get("summary") or {}).items())

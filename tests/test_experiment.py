@@ -291,6 +291,8 @@ def test_only_with_a_report_shows_what_has_finished(tiny_file, tmp_path):
     assert actions(r.output) == {"scenes": "run", "vae": "run", "report": "run"}
     page = (out / "report.html").read_text()
     assert 'id="vae"' in page and 'id="rollout"' not in page
+    left_out = re.findall(r'<tr><td class="">(\w+)</td><td class="">[\w-]+</td><td class="">not run</td>', page)
+    assert left_out == ["encode", "dynamics", "rollout", "latent_map"]  # the overview lists what was left out
     r = run("run", tiny_file, "--out", out, "--only", "scenes,vae,report", "--no-progress")
     assert actions(r.output) == {"scenes": "skip", "vae": "skip", "report": "skip"}
     r = run("run", tiny_file, "--out", out, "--only", "scenes,vae,latent_map,report", "--no-progress")
