@@ -579,7 +579,9 @@ def run_experiment(path: str | Path, out: str | Path | None = None, overrides: t
                           finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
             log(f"{head}: done in {seconds:.1f} s" + (f"; {_fmt_summary(summary)}" if summary else ""))
     report = run_dir / "report.html"
-    return {"run_dir": run_dir, "actions": [(s.name, a) for s, a in actions], "report": report if report.exists() else None}
+    current = any(s.kind == "report" and a in ("run", "resume", "skip") for s, a in actions)  # not one left out by --only
+    return {"run_dir": run_dir, "actions": [(s.name, a) for s, a in actions],
+            "report": report if current and report.exists() else None}
 
 
 def _fmt_summary(summary: dict) -> str:

@@ -295,8 +295,11 @@ def test_only_with_a_report_shows_what_has_finished(tiny_file, tmp_path):
     assert left_out == ["encode", "dynamics", "rollout", "latent_map"]  # the overview lists what was left out
     r = run("run", tiny_file, "--out", out, "--only", "scenes,vae,report", "--no-progress")
     assert actions(r.output) == {"scenes": "skip", "vae": "skip", "report": "skip"}
+    assert r.output.strip().endswith(f"report: {out / 'report.html'}")
+    r = run("run", tiny_file, "--out", out, "--only", "latent_map", "--no-progress")
+    assert actions(r.output) == {"latent_map": "run"} and "report:" not in r.output  # the page is behind: not offered
     r = run("run", tiny_file, "--out", out, "--only", "scenes,vae,latent_map,report", "--no-progress")
-    assert actions(r.output) == {"scenes": "skip", "vae": "skip", "latent_map": "run", "report": "run"}  # one more section
+    assert actions(r.output) == {"scenes": "skip", "vae": "skip", "latent_map": "skip", "report": "run"}  # one more section
     r = run("run", tiny_file, "--out", out, "--no-progress")
     assert actions(r.output) == {"scenes": "skip", "vae": "skip", "encode": "run", "dynamics": "run", "rollout": "run",
                                  "latent_map": "skip", "report": "run"}
