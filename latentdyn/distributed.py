@@ -165,7 +165,7 @@ def session(device_name: str | None = "auto") -> Iterator[tuple[Dist, Any]]:
         yield d, device
     finally:
         if created and dist.is_initialized():
-            gc.collect()  # a DDP wrapper left in a reference cycle still holds the group
+            gc.collect()  # should a DDP wrapper be left in a reference cycle, it would still hold the group
             dist.destroy_process_group()
 
 

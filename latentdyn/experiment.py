@@ -224,6 +224,12 @@ class Stage:
     def upstream(self) -> list[str]:
         return [n for names in self.refs.values() for n in names]
 
+    @property
+    def partial_inputs(self) -> bool:
+        """Whether it can run with some of its inputs unfinished: the report, which shows whatever
+        earlier stages have finished (so --only and missing datasets do not hold it back)."""
+        return self.kind == "report"
+
 
 @dataclass
 class Experiment:
@@ -369,7 +375,7 @@ def compute_keys(exp: Experiment) -> None:
     by_name = {s.name: s for s in exp.stages}
     for s in exp.stages:
         settings = {k: v for k, v in to_dict(s.settings).items() if k not in NOT_IN_KEY}
-        s.unavailable = None if s.kind == "report" else \
+        s.unavailable = None if s.partial_inputs else \
             next((by_name[n].unavailable for n in s.upstream if by_name[n].unavailable), None)
         inputs = {}
         for fname, names in s.refs.items():
@@ -448,12 +454,12 @@ def plan(exp: Experiment, run_dir: Path, only: list[str] | None = None) -> list[
     actions = []
     status: dict[str, str] = {}
     for s in exp.stages:
-        if s.kind == "report":  # it shows what has finished: its key also says which stages it lacks
+        if s.partial_inputs:  # its key also says which inputs it lacks, so it reruns when they finish
             lacking = [n for n in s.upstream if status[n] == "missing"]
             if lacking:
                 s.key = _digest({"key": s.key, "lacking": lacking})
         rec = read_record(run_dir, s.name)
-        done = s.unavailable is None and rec is not None and rec.get("status") == "done" and rec.get("key") == s.key and \
+        done = rec is not None and rec.get("status") == "done" and rec.get("key") == s.key and \
             all(p.exists() for p in outputs_of(run_dir, s).values())
         if only is not None and s.name not in only:
             actions.append((s, "keep" if done else "missing"))
@@ -468,7 +474,7 @@ def plan(exp: Experiment, run_dir: Path, only: list[str] | None = None) -> list[
         status[s.name] = actions[-1][1]
     if only is not None:
         for s, a in actions:
-            if s.name in only and s.kind != "report":
+            if s.name in only and not s.partial_inputs:
                 for up in s.upstream:
                     if status[up] == "missing":
                         raise LatentdynError(f"--only {s.name}: it reads stage {up!r}, which has not finished with these "

@@ -284,6 +284,18 @@ def test_missing_dataset_fails_before_any_work(tmp_path, monkeypatch):
     assert actions(r.output) == {"scenes": "run"} and (tmp_path / "r" / "scenes" / "scenes.h5").is_file()
 
 
+def test_missing_scene_file_fails_before_any_work(tmp_path):
+    p = tmp_path / "needs_file.toml"
+    gone = tmp_path / "gone.h5"
+    p.write_text(f"[stages.vae]\nkind = 'train-vae'\ndata = '{gone}'\n[stages.map]\nkind = 'latent-map'\nvae = 'vae'\n")
+    r = run("run", p, "--out", tmp_path / "r")
+    assert r.exit_code == 2 and r.output.count("\n") == 1
+    assert r.output.startswith(f"Error: stage 'vae': scene file {gone} does not exist; generate it first")
+    assert not (tmp_path / "r").exists()
+    r = run("run", p, "--out", tmp_path / "r", "--dry-run")
+    assert r.exit_code == 0 and r.output.count("(cannot run here: scene file") == 2  # the map reads the VAE
+
+
 def test_only_with_a_report_shows_what_has_finished(tiny_file, tmp_path):
     out = tmp_path / "part"
     r = run("run", tiny_file, "--out", out, "--only", "scenes,vae,report", "--no-progress")
