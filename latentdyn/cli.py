@@ -386,7 +386,7 @@ def evaluate(run_dir, source, split, iw_samples, which, limit, device, data_dir,
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<experiment name>).")
 @click.option("--set", "overrides", multiple=True, metavar="STAGE.KEY=VALUE",
               help="Override a stage's setting, e.g. --set vae.epochs=5 or experiment.device=cpu (repeatable).")
-@click.option("--only", default=None, help="Run only these stages (comma-separated); their inputs must be finished.")
+@click.option("--only", default=None, help="Run only these stages (comma-separated); their inputs must be finished (a report stage shows what has).")
 @click.option("--profile", default=None, help="Apply a [profiles.NAME] table of the file (for example: demo).")
 @click.option("--fetch", is_flag=True, help="Download missing datasets first (checksum-verified).")
 @data_dir_option
