@@ -12,14 +12,14 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 @pytest.fixture(scope="session")
 def three_balls():
-    from latentdyn import scenes
+    from latentdyn.scenes import generate as scenes
 
     return scenes.load_scene("three_balls")
 
 
 @pytest.fixture(scope="session")
 def light_ball():
-    from latentdyn import scenes
+    from latentdyn.scenes import generate as scenes
 
     return scenes.load_scene("light_ball")
 
@@ -27,7 +27,7 @@ def light_ball():
 @pytest.fixture(scope="session")
 def scene_file(tmp_path_factory, three_balls):
     """A small three_balls file: 24 sequences of 20 frames, seed 7."""
-    from latentdyn import scenes
+    from latentdyn.scenes import generate as scenes
 
     cfg = scenes.load_scene("three_balls", ["scene.length=20"])
     path = tmp_path_factory.mktemp("scenes") / "three.h5"

@@ -23,7 +23,7 @@ import numpy as np
 from latentdyn.datasets import cifar, idx
 from latentdyn.datasets.downloads import download
 from latentdyn.datasets.transforms import to_float, to_gray
-from latentdyn.errors import LatentdynError
+from latentdyn.core.errors import LatentdynError
 
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
 SYSTEM_DIRS = [Path("/usr/share/datasets"), Path("/usr/local/share/datasets")]
@@ -326,7 +326,7 @@ def load_source(
     """
     if not is_scene_source(source):
         return load(str(source), split or "train", data_dir, download)
-    from latentdyn.scenefile import open_scenes
+    from latentdyn.scenes.file import open_scenes
 
     with open_scenes(source) as sf:
         seq = sf.split_indices(split)
@@ -341,7 +341,7 @@ def load_source(
 
 def load_sequences(path: str | Path, split: str | None = None) -> np.ndarray:
     """Frames of a scene file's split as sequences (N, T, H, W, C) uint8, for the predictor."""
-    from latentdyn.scenefile import open_scenes
+    from latentdyn.scenes.file import open_scenes
 
     with open_scenes(path) as sf:
         seq = np.sort(sf.split_indices(split))

@@ -20,7 +20,7 @@ from typing import Iterable
 
 import numpy as np
 
-from latentdyn.errors import LatentdynError
+from latentdyn.core.errors import LatentdynError
 
 RECORD = 1 + 32 * 32 * 3
 TRAIN_FILES = [f"data_batch_{i}.bin" for i in range(1, 6)]
@@ -90,7 +90,7 @@ def read_tar(archive: Path, names: list[str], python: bool = False) -> tuple[np.
 
 def extract_members(archive: Path, names: list[str], dest: Path) -> list[Path]:
     """Copy the named regular files out of the archive into ``dest`` (flat), atomically each."""
-    from latentdyn.fileio import atomic_path
+    from latentdyn.core.fileio import atomic_path
 
     out = []
     try:

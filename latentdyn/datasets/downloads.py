@@ -12,8 +12,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from latentdyn.errors import LatentdynError
-from latentdyn.fileio import atomic_path
+from latentdyn.core.errors import LatentdynError
+from latentdyn.core.fileio import atomic_path
 
 CHUNK = 1 << 16
 

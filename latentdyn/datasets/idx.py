@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from latentdyn.errors import LatentdynError
+from latentdyn.core.errors import LatentdynError
 
 _TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
           0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}

@@ -1,0 +1,1 @@
+"""The `latentdyn` command: parsing and error mapping over the library."""

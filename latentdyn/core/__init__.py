@@ -1,0 +1,1 @@
+"""Foundations every stage uses: errors, TOML configs, atomic files, counter-based random numbers."""

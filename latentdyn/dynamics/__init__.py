@@ -1,0 +1,1 @@
+"""The GRU latent predictor: model, training, rollouts and their metrics."""

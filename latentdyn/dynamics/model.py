@@ -1,0 +1,144 @@
+"""The GRU latent predictor and ``predict(context, horizon)``.
+
+The model reads a sequence of posterior means mu_t (optionally also their log-variances lv_t and
+the step mu_t - mu_{t-1}) of the beta-VAE and, after each step, outputs the distribution of the
+next mean, N(m_{t+1}, exp(s_{t+1})), where m_{t+1} = mu_t + delta_t (``residual``) or the
+network's output itself, and its guess of the next log-variance (fed back in open loop). The
+mean is trained by squared error and the variance, on detached features, by the Gaussian
+likelihood: a variance fit jointly with the mean by likelihood drowns the mean's gradient as it
+shrinks (Seitzer et al. 2022, "On the pitfalls of heteroscedastic uncertainty estimation"). Training (``dynamics_training``)
+combines teacher forcing with an open-loop loss over a horizon, so long rollouts stay stable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from latentdyn.core.errors import LatentdynError
+
+
+@dataclass
+class DynamicsConfig:
+    hidden: int = 128  # GRU width
+    layers: int = 1  # stacked GRU layers
+    use_logvar: bool = True  # read the posterior log-variances too (the classic study fed means and variances)
+    residual: bool = True  # predict a change from the current latent (smooth motion) rather than the next latent
+    velocity_input: bool = True  # also read mu_t - mu_{t-1}: constant motion is then trivial to continue
+    latent_dim: int = 3  # set from the latents file
+
+    def validate(self) -> None:
+        if not 1 <= self.hidden <= 8192:
+            raise LatentdynError(f"--hidden {self.hidden}: must be 1..8192")
+        if not 1 <= self.layers <= 16:
+            raise LatentdynError(f"--layers {self.layers}: must be 1..16")
+        if self.latent_dim < 1:
+            raise LatentdynError(f"latent_dim {self.latent_dim}: must be at least 1")
+
+
+class LatentGRU(nn.Module):
+    """GRU over latents; (B, T, d) means [+ log-variances] -> next-step predictions (B, T, d) each."""
+
+    def __init__(self, cfg: DynamicsConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        d = cfg.latent_dim
+        n_in = d * (1 + int(cfg.use_logvar) + int(cfg.velocity_input))
+        self.gru = nn.GRU(n_in, cfg.hidden, cfg.layers, batch_first=True)  # cuDNN on CUDA
+        self.head = nn.Linear(cfg.hidden, 2 * d)  # change of mean, next posterior log-variance
+        self.var_head = nn.Linear(cfg.hidden, d)  # predictive log-variance, fit on detached features
+        nn.init.zeros_(self.head.weight)  # start as "nothing moves": a sane first rollout
+        nn.init.zeros_(self.head.bias)
+        # input and output scales, from the training latents (``fit_scales``); saved with the weights
+        self.register_buffer("mu_mean", torch.zeros(d))
+        self.register_buffer("mu_std", torch.ones(d))
+        self.register_buffer("step_std", torch.ones(d))
+
+    @torch.no_grad()
+    def fit_scales(self, mu: torch.Tensor) -> None:
+        """Standardise inputs by the training latents mu (N, T, d): means, spreads, and step sizes."""
+        flat = mu.reshape(-1, mu.shape[-1])
+        self.mu_mean.copy_(flat.mean(0))
+        self.mu_std.copy_(flat.std(0).clamp_min(1e-6) if len(flat) > 1 else torch.ones_like(self.mu_std))
+        steps = (mu[:, 1:] - mu[:, :-1]).reshape(-1, mu.shape[-1])
+        self.step_std.copy_(steps.pow(2).mean(0).sqrt().clamp_min(1e-6) if len(steps) else torch.ones_like(self.step_std))
+
+    def forward(self, mu: torch.Tensor, logvar: torch.Tensor | None = None, h: torch.Tensor | None = None,
+                prev: torch.Tensor | None = None):
+        """Teacher-forced: inputs (B, T, d); returns next mean, predictive log-variance and next
+        posterior log-variance, each (B, T, d) (entry t predicts t+1), and the hidden state.
+        ``prev`` (B, 1, d) is the latent before ``mu[:, 0]`` (for the velocity input; None: at rest)."""
+        parts = [(mu - self.mu_mean) / self.mu_std]
+        if self.cfg.use_logvar:
+            parts.append(0.1 * logvar if logvar is not None else torch.zeros_like(mu))
+        if self.cfg.velocity_input:
+            before = torch.cat([mu[:, :1] if prev is None else prev, mu[:, :-1]], 1)  # (B, T, d)
+            parts.append((mu - before) / self.step_std)
+        out, h = self.gru(torch.cat(parts, -1), h)  # (B, T, hidden)
+        step, lv_step = self.head(out).chunk(2, -1)  # (B, T, d) each
+        delta = step * self.step_std if self.cfg.residual else step * self.mu_std + self.mu_mean
+        lv_next = (logvar if logvar is not None else torch.zeros_like(mu)) + lv_step  # log-variances change slowly too
+        s = self.var_head(out.detach())  # (B, T, d): the uncertainty never pulls on the mean's features
+        mean = mu + delta if self.cfg.residual else delta
+        return mean, s.clamp(-12.0, 6.0), lv_next.clamp(-30.0, 20.0), h
+
+    def rollout(self, mu: torch.Tensor, logvar: torch.Tensor | None, horizon: int, samples: int = 0,
+                generator: torch.Generator | None = None) -> dict:
+        """Warm up on the context (B, K, d), then feed back predictions for ``horizon`` steps.
+
+        Returns {'mu': (B, H, d) means, 'logvar': (B, H, d) predictive log-variances} for
+        ``samples == 0``; otherwise 'mu' is (S, B, H, d): S futures sampled from the predictive
+        Gaussians, each fed back as it is drawn.
+        """
+        lv = logvar if logvar is not None else torch.zeros_like(mu)
+        if samples:
+            S, B, d = samples, mu.shape[0], mu.shape[2]
+            mu = mu.repeat(S, 1, 1)  # (S*B, K, d)
+            lv = lv.repeat(S, 1, 1)
+        mean, s, lv_next, h = self(mu, lv)  # warm-up on the context
+        m, v, lvn = mean[:, -1:], s[:, -1:], lv_next[:, -1:]  # (B', 1, d)
+        prev = mu[:, -1:]
+        outs, vs = [], []
+        for _ in range(horizon):
+            z = m + (0.5 * v).exp() * torch.randn(m.shape, generator=generator, device=m.device, dtype=m.dtype) if samples else m
+            outs.append(z)
+            vs.append(v)
+            m, v, lvn, h = self(z, lvn, h, prev)  # one step on its own prediction
+            prev = z
+        mu_out = torch.cat(outs, 1)  # (B', H, d)
+        lv_out = torch.cat(vs, 1)
+        if samples:
+            return {"mu": mu_out.view(S, B, horizon, d), "logvar": lv_out.view(S, B, horizon, d)}
+        return {"mu": mu_out, "logvar": lv_out}
+
+
+def predict(model: LatentGRU, context_latents, horizon: int, context_logvar=None, samples: int = 0, seed: int = 0):
+    """Roll ``model`` forward ``horizon`` steps from context latents (B, K, d) (numpy or torch).
+
+    Returns predicted means (B, H, d), or (S, B, H, d) sampled futures when ``samples > 0``; a
+    numpy input gives numpy output. The library call behind ``latentdyn rollout``.
+    """
+    import numpy as np
+
+    if horizon < 1:
+        raise LatentdynError(f"horizon {horizon}: must be at least 1")
+    as_numpy = isinstance(context_latents, np.ndarray)
+    dev = next(model.parameters()).device
+    mu = torch.as_tensor(context_latents, dtype=torch.float32, device=dev)
+    if mu.ndim == 2:
+        mu = mu[None]
+    if mu.shape[-1] != model.cfg.latent_dim:
+        raise LatentdynError(f"context latents have {mu.shape[-1]} dimensions, the predictor {model.cfg.latent_dim}")
+    lv = torch.as_tensor(context_logvar, dtype=torch.float32, device=dev) if context_logvar is not None else None
+    if lv is not None and lv.ndim == 2:
+        lv = lv[None]
+    if model.cfg.use_logvar and lv is None:
+        raise LatentdynError("this predictor reads log-variances too: pass context_logvar")
+    g = torch.Generator(device=dev if dev.type == "cuda" else "cpu").manual_seed(seed)
+    model.eval()
+    with torch.no_grad():
+        out = model.rollout(mu, lv, horizon, samples, g)["mu"]
+    return out.cpu().numpy() if as_numpy else out

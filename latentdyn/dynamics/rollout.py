@@ -1,0 +1,263 @@
+"""Rollouts (``latentdyn rollout``): predicted latents decoded to frames, scored and filmed.
+
+For each test sequence: encode the frames, warm the GRU up on the first K latents, roll it
+forward H steps on its own predictions (the mean, or S sampled futures), decode every predicted
+latent. The same measures are computed for the baselines, in the same run:
+
+- ``copy_last``: the last observed frame, repeated;
+- ``linear_pixels``: per-pixel linear extrapolation clip(2 x_t - x_{t-1}), fed its own output;
+- ``constant_velocity_latent``: z_{t+1} = 2 z_t - z_{t-1} in latent space, decoded;
+- ``reconstruction``: the VAE's decode of the true latents, the floor any latent predictor faces.
+
+and the one-step-ahead error (every prediction made from the true past, as the RTRBM/TSBN
+papers measured it) for the model, ``copy_last`` and ``linear_pixels``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from latentdyn.dynamics import metrics as M
+from latentdyn.core.errors import LatentdynError
+from latentdyn.core.fileio import atomic_path
+
+
+@dataclass
+class RolloutConfig:
+    split: str = "test"  # the scene file's split to roll out (all sequences if the file has no splits)
+    context: int = 10  # observed frames before predicting
+    horizon: int = 20  # predicted steps
+    sequences: int = 64  # sequences scored (the first of the split)
+    samples: int = 0  # sampled futures per sequence besides the mean (0: the mean only)
+    video_sequences: int = 4  # sequences shown in the video
+    threshold: float = 0.3  # intensity above which pixels belong to a ball (ball-position metrics)
+    seed: int = 0
+    device: str = "auto"
+    fps: float = 8.0
+
+
+def copy_last(frames: np.ndarray, K: int, H: int) -> np.ndarray:
+    """Open loop: the last observed frame (index K-1) repeated H times; (S, T, ...) -> (S, H, ...)."""
+    return np.repeat(frames[:, K - 1 : K], H, axis=1)
+
+
+def linear_pixels(frames: np.ndarray, K: int, H: int) -> np.ndarray:
+    """Open loop: x_{t+1} = clip(2 x_t - x_{t-1}, 0, 1) per pixel, fed its own output; (S, H, ...)."""
+    out = np.empty((frames.shape[0], H, *frames.shape[2:]), frames.dtype)
+    a, b = frames[:, K - 2], frames[:, K - 1]
+    for j in range(H):
+        a, b = b, np.clip(2 * b - a, 0.0, 1.0)
+        out[:, j] = b
+    return out
+
+
+def one_step_linear(frames: np.ndarray) -> np.ndarray:
+    """One step from the true past: predictions of frames 2..T-1, clip(2 x_t - x_{t-1}); (S, T-2, ...)."""
+    return np.clip(2 * frames[:, 1:-1] - frames[:, :-2], 0.0, 1.0)
+
+
+def constant_velocity(mu: np.ndarray, K: int, H: int) -> np.ndarray:
+    """Open loop in latent space: z_{K-1+j} = mu_{K-1} + j (mu_{K-1} - mu_{K-2}); (S, H, d)."""
+    steps = np.arange(1, H + 1)[None, :, None]
+    return mu[:, K - 1 : K] + steps * (mu[:, K - 1 : K] - mu[:, K - 2 : K - 1])
+
+
+def decode_latents(vae, z, batch: int = 2048) -> np.ndarray:
+    """Latents (..., d) -> frames (..., H, W, C) float32 in [0, 1], batched on the VAE's device."""
+    import torch
+
+    dev = next(vae.parameters()).device
+    z = torch.as_tensor(z, dtype=torch.float32)
+    lead, d = z.shape[:-1], z.shape[-1]
+    flat = z.reshape(-1, d)
+    outs = []
+    with torch.no_grad():
+        for s in range(0, len(flat), batch):
+            outs.append(vae.decode(flat[s : s + batch].to(dev)).float())  # (B, C, H, W)
+    x = torch.cat(outs) if outs else torch.zeros(0, vae.cfg.channels, vae.cfg.height, vae.cfg.width_px)
+    return x.permute(0, 2, 3, 1).reshape(*lead, *x.shape[2:], x.shape[1]).cpu().numpy()  # (..., H, W, C)
+
+
+def _gray(frames: np.ndarray) -> np.ndarray:
+    """(..., H, W, C) -> (..., H, W): brightness used to find balls."""
+    return frames.max(-1)
+
+
+def score(pred: np.ndarray, truth: np.ndarray, states: np.ndarray | None, threshold: float) -> dict:
+    """Per-step measures of predictions (S, H, h, w, C) against truth; states (S, H, n, 4) or None."""
+    se = M.squared_error(pred, truth)  # (S, H)
+    out = {"se_per_frame": se.mean(0).tolist(), "se_per_pixel": (se / np.prod(truth.shape[-3:])).mean(0).tolist()}
+    if states is not None:
+        S, H = pred.shape[:2]
+        n = states.shape[2]
+        m = M.match_positions(states[..., :2].reshape(S * H, n, 2), _gray(pred).reshape(S * H, *pred.shape[2:4]), threshold)
+        err = m["error"].reshape(S, H, n)
+        out["position_error_px"] = M.nanmean(err, axis=(0, 2)).tolist()
+        count = m["count"].reshape(S, H)
+        out["vanished_frames"] = int((count < n).sum())
+        out["split_frames"] = int((count > n).sum())
+        out["frames"] = int(S * H)
+        ang = M.direction_error(m["pos"].reshape(S, H, n, 2), states[..., 2:4])  # (S, H-1, n)
+        out["direction_error_deg"] = [float("nan")] + M.nanmean(ang, axis=(0, 2)).tolist()
+    return out
+
+
+def _summary(per_step: dict) -> dict:
+    s = {"se_per_frame": float(np.mean(per_step["se_per_frame"])), "se_per_pixel": float(np.mean(per_step["se_per_pixel"]))}
+    if "position_error_px" in per_step:
+        s["position_error_px"] = float(M.nanmean(per_step["position_error_px"]))
+        s["direction_error_deg"] = float(M.nanmean(per_step["direction_error_deg"]))
+        s["vanished_frames"], s["split_frames"] = per_step["vanished_frames"], per_step["split_frames"]
+    return s
+
+
+def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path, out: str | Path,
+                cfg: RolloutConfig | None = None, progress: bool | None = None) -> dict:
+    """Roll the predictor out on a scene file's split; writes metrics.json, a plot and videos in ``out``."""
+    import torch
+
+    from latentdyn.engine.devices import pick_device
+    from latentdyn.dynamics.train import load_dynamics
+    from latentdyn.vae.encode import check_vae_hash, encode_frames
+    from latentdyn.scenes.file import open_scenes
+    from latentdyn.vae.train import load_vae
+
+    cfg = cfg or RolloutConfig()
+    dev = pick_device(cfg.device)
+    vae, vcfg, _ = load_vae(vae_run, "best", dev)
+    dyn, dcfg, _ = load_dynamics(dynamics_run, "best", dev)
+    check_vae_hash(dcfg.data.vae_sha256, vae_run, f"the predictor in {dynamics_run}")
+    if dcfg.model.latent_dim != vcfg.model.latent_dim:
+        raise LatentdynError(f"the predictor has {dcfg.model.latent_dim} latent dimensions, the VAE {vcfg.model.latent_dim}")
+    K, H = cfg.context, cfg.horizon
+    if H < 1:
+        raise LatentdynError(f"--horizon {H}: must be at least 1")
+    if K < 2:
+        raise LatentdynError(f"--context {K}: must be at least 2 (the linear baselines need two frames)")
+    if cfg.sequences < 1 or cfg.samples < 0:
+        raise LatentdynError("--sequences must be at least 1 and --samples at least 0")
+    with open_scenes(data) as sf:
+        ids = np.sort(sf.split_indices(cfg.split if sf.splits else None))[: cfg.sequences]
+        if len(ids) == 0:
+            raise LatentdynError(f"the {cfg.split!r} split of {data} is empty; choose another --split")
+        if K + H > sf.length:
+            raise LatentdynError(f"--context {K} + --horizon {H} = {K + H} is longer than the sequences ({sf.length} frames)")
+        frames_u8 = sf.read_frames(ids)  # (S, T, h, w[, C])
+        states = sf.states[ids] if sf.states is not None else None  # (S, T, n, 4)
+    if frames_u8.ndim == 4:
+        frames_u8 = frames_u8[..., None]
+    S, T = frames_u8.shape[:2]
+    shape = frames_u8.shape[2:]
+    if shape != (vcfg.model.height, vcfg.model.width_px, vcfg.model.channels):
+        raise LatentdynError(f"{data} has frames {shape} but the VAE takes "
+                             f"{(vcfg.model.height, vcfg.model.width_px, vcfg.model.channels)}")
+    truth = frames_u8.astype(np.float32) / 255.0  # (S, T, h, w, C)
+    mu, lv = encode_frames(vae, frames_u8.reshape(S * T, *shape), dev, binarize=vcfg.data.binarize)
+    mu, lv = mu.reshape(S, T, -1), lv.reshape(S, T, -1)  # (S, T, d)
+    mu_t, lv_t = torch.from_numpy(mu).to(dev), torch.from_numpy(lv).to(dev)
+    g = torch.Generator(device=dev if dev.type == "cuda" else "cpu").manual_seed(cfg.seed)
+    with torch.no_grad():
+        z_pred = dyn.rollout(mu_t[:, :K], lv_t[:, :K], H)["mu"]  # (S, H, d)
+        z_samples = dyn.rollout(mu_t[:, :K], lv_t[:, :K], H, cfg.samples, g)["mu"] if cfg.samples else None  # (s, S, H, d)
+        z_one = dyn(mu_t[:, :-1], lv_t[:, :-1])[0]  # (S, T-1, d): predictions of 1..T-1 from the true past
+    fut = slice(K, K + H)
+    tr, st = truth[:, fut], (states[:, fut] if states is not None else None)
+    pred = decode_latents(vae, z_pred)  # (S, H, h, w, C)
+    methods = {
+        "model": pred,
+        "copy_last": copy_last(truth, K, H),
+        "linear_pixels": linear_pixels(truth, K, H),
+        "constant_velocity_latent": decode_latents(vae, constant_velocity(mu, K, H)),
+        "reconstruction": decode_latents(vae, mu[:, fut]),
+    }
+    open_loop = {name: score(p, tr, st, cfg.threshold) for name, p in methods.items()}
+    if z_samples is not None:
+        samp = decode_latents(vae, z_samples)  # (s, S, H, h, w, C)
+        per = [score(samp[k], tr, st, cfg.threshold) for k in range(cfg.samples)]
+        open_loop["model_samples_mean"] = {k: np.mean([p[k] for p in per], 0).tolist() if isinstance(per[0][k], list) else
+                                           int(np.sum([p[k] for p in per])) for k in per[0]}
+    one_pred = decode_latents(vae, z_one)  # (S, T-1, h, w, C)
+    ts = slice(K, T)  # one-step scores after the warm-up, over every remaining frame
+    one_step = {
+        "model": M.squared_error(one_pred[:, K - 1 :], truth[:, ts]),
+        "copy_last": M.squared_error(truth[:, K - 1 : T - 1], truth[:, ts]),
+        "linear_pixels": M.squared_error(one_step_linear(truth)[:, K - 2 :], truth[:, ts]),
+        "reconstruction": M.squared_error(decode_latents(vae, mu[:, ts]), truth[:, ts]),
+    }
+    result = {
+        "config": asdict(cfg), "vae": str(vae_run), "dynamics": str(dynamics_run), "data": str(data),
+        "sequences": [int(i) for i in ids], "frame_shape": list(shape),
+        "one_step_se_per_frame": {k: float(v.mean()) for k, v in one_step.items()},
+        "open_loop": {k: {"summary": _summary(v), "per_step": v} for k, v in open_loop.items()},
+    }
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(_finite(result), indent=2, allow_nan=False) + "\n")  # strict JSON: NaN -> null
+    plot_errors(result, out / "error_vs_horizon.png")
+    write_rollout_video(truth[: cfg.video_sequences, : K + H], pred[: cfg.video_sequences], K, ids, out, cfg.fps)
+    return result
+
+
+def _finite(x):
+    """Replace NaN and infinities (undefined measures, e.g. no motion at step 1) by None, recursively."""
+    if isinstance(x, float):
+        return x if np.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
+def plot_errors(result: dict, path: Path) -> Path:
+    """Error against horizon for the model and the baselines."""
+    from latentdyn.viz.figures import _plt, save_figure
+
+    plt = _plt()
+    ol = result["open_loop"]
+    keys = ["se_per_frame"] + (["position_error_px"] if "position_error_px" in ol["model"]["per_step"] else [])
+    fig, axes = plt.subplots(1, len(keys), figsize=(5.2 * len(keys), 3.6), squeeze=False)
+    names = {"se_per_frame": "squared error per frame", "position_error_px": "ball position error (pixels)"}
+    for ax, key in zip(axes[0], keys):
+        for name, v in ol.items():
+            y = np.asarray(v["per_step"][key], float)
+            ax.plot(np.arange(1, len(y) + 1), y, label=name.replace("_", " "), lw=2.2 if name == "model" else 1.2,
+                    ls="--" if name == "reconstruction" else "-")
+        ax.set_xlabel("predicted step")
+        ax.set_ylabel(names[key])
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"open-loop rollout after {result['config']['context']} observed frames")
+    return save_figure(fig, path)
+
+
+def write_rollout_video(truth: np.ndarray, pred: np.ndarray, K: int, ids, out: Path, fps: float) -> list[Path]:
+    """Per sequence [truth | prediction | |error|]; observed frames framed green, predicted red."""
+    from latentdyn.viz.video import auto_scale, grid, upscale, write_video
+
+    S, L, h, w, C = truth.shape
+    full = truth.copy()
+    full[:, K:] = pred  # the prediction panel shows the observed frames, then the predictions
+    err = np.abs(full - truth)
+    s = auto_scale(h, 84)
+    panels = []
+    for k in range(S):
+        cols = []
+        for j, x in enumerate((truth[k], full[k], err[k])):
+            rgb = upscale((np.clip(x, 0, 1) * 255).round().astype(np.uint8).repeat(3 // C, -1), s)  # (L, h*s, w*s, 3)
+            rgb = np.pad(rgb, ((0, 0), (2, 2), (2, 2), (0, 0)))
+            if j == 1:
+                rgb[:K, :2], rgb[:K, -2:], rgb[:K, :, :2], rgb[:K, :, -2:] = [(40, 200, 80)] * 4  # observed: green
+                rgb[K:, :2], rgb[K:, -2:], rgb[K:, :, :2], rgb[K:, :, -2:] = [(230, 70, 50)] * 4  # predicted: red
+            cols.append(rgb)
+        gap = np.full((L, cols[0].shape[1], 3, 3), 24, np.uint8)
+        panels.append(np.concatenate([cols[0], gap, cols[1], gap, cols[2]], axis=2))
+    title = [f"step {t + 1}/{L}  " + ("observed" if t < K else f"predicted +{t - K + 1}") + "   truth | prediction | error"
+             for t in range(L)]
+    frames = grid(panels, labels=[f"seq {i}" for i in ids[:S]], columns=1 if S <= 2 else 2, title=title)
+    return [write_video(frames, out / "rollout.mp4", fps), write_video(frames, out / "rollout.gif", fps)]

@@ -1,0 +1,1 @@
+"""Latent geometry: the decoder's pull-back metric, geodesics, interpolation and latent maps."""

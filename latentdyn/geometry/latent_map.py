@@ -1,0 +1,179 @@
+"""Latent maps (``latentdyn latent-map``): what the encoder does with a dataset, at a glance.
+
+- Scatter of the posterior means of a split, coloured by class (image datasets, with a legend of
+  class names) or by a ground-truth factor (scene files: ball x, y and speed).
+- For a 2-d latent: the decoded manifold, decodes of a grid of latent points spaced by the
+  inverse Gaussian CDF (Kingma and Welling 2014, Fig. 4; the TensorFlow tutorial's
+  ``plot_latent_images``), and the magnification factor sqrt(det J^T J) of the decoder as a heat
+  map under the scatter (Bishop et al. 1997; Arvanitidis et al. 2018).
+- For more dimensions: a PCA projection, and a pairwise panel of the most active dimensions.
+Figures are written as PNG and PDF, with the plotted arrays beside them (``latent_map.npz``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from latentdyn.core.errors import LatentdynError
+
+
+def encode_source(vae, cfg, source: str, split: str | None, data_dir, device, limit: int = 0):
+    """Means (N, d), colour values and their names for a dataset split or a scene file's split."""
+    from latentdyn import datasets
+    from latentdyn.vae.encode import encode_frames
+
+    if datasets.is_scene_source(source):
+        from latentdyn.scenes.file import open_scenes
+
+        with open_scenes(source) as sf:
+            ids = np.sort(sf.split_indices(split if sf.splits else None))
+            frames = sf.read_frames(ids)  # (S, T, H, W[, C])
+            states = sf.states[ids] if sf.states is not None else None
+        shape = frames.shape[2:] if frames.ndim == 5 else (*frames.shape[2:], 1)
+        images = frames.reshape(-1, *shape)
+        factors = {}
+        if states is not None:
+            st = states[:, :, 0].reshape(-1, 4)  # the first ball's x, y, vx, vy per frame
+            factors = {"ball x (px)": st[:, 0], "ball y (px)": st[:, 1], "speed (px/frame)": np.hypot(st[:, 2], st[:, 3])}
+        labels, names = None, []
+    else:
+        data = datasets.load(source, split or "test", data_dir)
+        images, labels, names, factors = data.images, data.labels, data.class_names, {}
+    if limit:
+        images = images[:limit]
+        labels = labels[:limit] if labels is not None else None
+        factors = {k: v[:limit] for k, v in factors.items()}
+    want = (cfg.model.height, cfg.model.width_px, cfg.model.channels)
+    if tuple(images.shape[1:]) != want:
+        raise LatentdynError(f"{source} has images {tuple(images.shape[1:])} but the VAE takes {want}")
+    mu, _ = encode_frames(vae, images, device, binarize=cfg.data.binarize)
+    return mu, labels, names, factors
+
+
+def inverse_cdf_grid(n: int, lo: float = 0.05, hi: float = 0.95) -> np.ndarray:
+    """(n*n, 2) latent points on the grid Phi^-1(linspace(lo, hi, n))^2, rows top to bottom."""
+    from scipy.stats import norm
+
+    v = norm.ppf(np.linspace(lo, hi, n))
+    gx, gy = np.meshgrid(v, v[::-1])
+    return np.stack([gx.ravel(), gy.ravel()], -1)
+
+
+def magnification_map(vae, lo: np.ndarray, hi: np.ndarray, n: int = 60, device="cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Magnification factor on an n x n grid over the box [lo, hi] of a 2-d latent; returns (grid (n*n, 2), mag (n, n))."""
+    import torch
+
+    from latentdyn.geometry.metric import magnification
+
+    xs, ys = np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n)
+    gx, gy = np.meshgrid(xs, ys)
+    grid = np.stack([gx.ravel(), gy.ravel()], -1)
+    z = torch.as_tensor(grid, dtype=torch.float32, device=device)
+    mag = magnification(vae.decode, z, batch=128).detach().cpu().numpy().reshape(n, n)
+    return grid, mag
+
+
+def _scatter(ax, mu2, labels, names, values=None, vname=""):
+    if labels is not None:
+        import matplotlib.pyplot as plt
+
+        cmap = plt.get_cmap("tab10")
+        for c, name in enumerate(names):
+            sel = labels == c
+            ax.scatter(mu2[sel, 0], mu2[sel, 1], s=3, color=cmap(c % 10), label=name, alpha=0.7, linewidths=0)
+        ax.legend(markerscale=4, fontsize=7, loc="best", framealpha=0.8)
+    else:
+        sc = ax.scatter(mu2[:, 0], mu2[:, 1], s=3, c=values, cmap="viridis", alpha=0.8, linewidths=0)
+        ax.figure.colorbar(sc, ax=ax, label=vname, fraction=0.046)
+
+
+def latent_map(vae_run, source: str | None, out: str | Path, split: str = "test", data_dir=None, device: str = "auto",
+               limit: int = 5000, grid: int = 20) -> dict:
+    """Write the latent-map figures of a VAE on a split into ``out``; returns the written paths."""
+    import torch
+
+    from latentdyn.engine.devices import pick_device
+    from latentdyn.core.fileio import atomic_path
+    from latentdyn.viz.figures import _plt, save_figures
+    from latentdyn.vae.train import load_vae
+
+    plt = _plt()
+    dev = pick_device(device)
+    vae, cfg, _ = load_vae(vae_run, "best", dev)
+    source = str(source or cfg.data.source)
+    mu, labels, names, factors = encode_source(vae, cfg, source, split, data_dir or cfg.data.data_dir, dev, limit)
+    if len(mu) == 0:
+        raise LatentdynError(f"the {split!r} split of {source} is empty")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    d = mu.shape[1]
+    arrays = {"mu": mu}
+    if labels is not None:
+        arrays["labels"] = labels
+    for k, v in factors.items():
+        arrays["factor_" + k.split(" ")[0] + "_" + k.split(" ")[1]] = v
+    written = []
+    varying = {k: v for k, v in factors.items() if np.ptp(v) > 1e-3 * max(1.0, float(np.abs(v).max()))}  # a constant colours nothing
+    panels = [(None, "")] if labels is not None else [(v, k) for k, v in varying.items()] or [(np.zeros(len(mu)), "")]
+    title = f"{Path(vae_run).name}: {source} ({split}), {len(mu):,} points"
+    if d == 2:
+        lo, hi = mu.min(0) - 0.5, mu.max(0) + 0.5
+        mgrid, mag = magnification_map(vae, lo, hi, device=dev)
+        arrays.update(magnification=mag, magnification_grid=mgrid)
+        fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.8), squeeze=False, layout="constrained")
+        for ax, (vals, vname) in zip(axes[0], panels):
+            ax.imshow(np.log10(mag + 1e-12), extent=(lo[0], hi[0], lo[1], hi[1]), origin="lower", cmap="Greys",
+                      aspect="auto", alpha=0.9)
+            _scatter(ax, mu, labels, names, vals, vname)
+            ax.set_xlabel("z1")
+            ax.set_ylabel("z2")
+        fig.suptitle(title + "; grey: log10 magnification factor", fontsize=10)
+        written += save_figures(fig, out / "latent_map")
+        fig2 = plt.figure(figsize=(6, 6))
+        pts = inverse_cdf_grid(grid)
+        with torch.no_grad():
+            imgs = vae.decode(torch.as_tensor(pts, dtype=torch.float32, device=dev)).float().clamp(0, 1).cpu().numpy()  # (g*g, C, H, W)
+        C, H, W = imgs.shape[1:]
+        mont = imgs.reshape(grid, grid, C, H, W).transpose(0, 3, 1, 4, 2).reshape(grid * H, grid * W, C)
+        arrays["manifold"] = mont
+        ax = fig2.add_subplot(111)
+        ax.imshow(mont[..., 0] if C == 1 else mont, cmap="gray" if C == 1 else None, vmin=0, vmax=1)
+        ax.set_axis_off()
+        ax.set_title(f"decoded manifold, {grid}x{grid} inverse-CDF grid", fontsize=10)
+        written += save_figures(fig2, out / "manifold")
+    else:
+        centred = mu - mu.mean(0)
+        _, s, vt = np.linalg.svd(centred[: min(len(centred), 20000)], full_matrices=False)
+        pca = centred @ vt[:2].T  # (N, 2)
+        arrays.update(pca=pca, pca_components=vt[:2], pca_explained=(s**2 / (s**2).sum())[:2])
+        fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.8), squeeze=False, layout="constrained")
+        for ax, (vals, vname) in zip(axes[0], panels):
+            _scatter(ax, pca, labels, names, vals, vname)
+            ax.set_xlabel(f"PC1 ({arrays['pca_explained'][0]:.0%})")
+            ax.set_ylabel(f"PC2 ({arrays['pca_explained'][1]:.0%})")
+        fig.suptitle(title + " (PCA of the means)", fontsize=10)
+        written += save_figures(fig, out / "latent_map")
+        var = mu.var(0)
+        top = np.argsort(-var)[: min(4, d)]
+        k = len(top)
+        fig2, axes2 = plt.subplots(k, k, figsize=(2.4 * k, 2.4 * k), squeeze=False)
+        for i, a in enumerate(top):
+            for j, b in enumerate(top):
+                ax = axes2[i, j]
+                if i == j:
+                    ax.hist(mu[:, a], bins=40, color="0.4")
+                else:
+                    c = labels if labels is not None else panels[0][0]
+                    ax.scatter(mu[:, b], mu[:, a], s=1, c=c, cmap="tab10" if labels is not None else "viridis", linewidths=0)
+                if i == k - 1:
+                    ax.set_xlabel(f"z{b + 1}")
+                if j == 0:
+                    ax.set_ylabel(f"z{a + 1}")
+        fig2.suptitle(f"most active dimensions (variance of the means {', '.join(f'{var[t]:.2f}' for t in top)})", fontsize=10)
+        written += save_figures(fig2, out / "pairs")
+    with atomic_path(out / "latent_map.npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+    return {"figures": [str(w) for w in written], "arrays": str(out / "latent_map.npz"), "latent_dim": d}

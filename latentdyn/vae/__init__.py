@@ -1,0 +1,1 @@
+"""The beta-VAE: model, training, evaluation (ELBO, IWAE) and encoding to latents."""

@@ -1,0 +1,1 @@
+"""Pictures and films: video grids (MP4, GIF) and matplotlib figures."""

@@ -1,0 +1,205 @@
+"""Videos for review: grids of frame sequences written as MP4 (H.264) or GIF.
+
+Small frames (28 px) are upscaled by pixel repetition (nearest neighbour) so they stay sharp,
+tiled into a grid with a label over each tile, and stamped with the frame number. MP4 goes
+through the ffmpeg that imageio-ffmpeg ships (H.264, yuv420p, faststart: plays in browsers);
+GIF through Pillow. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from latentdyn.core.errors import LatentdynError
+from latentdyn.core.fileio import atomic_path, check_writable_dir
+
+VIDEO_SUFFIXES = (".mp4", ".gif")
+BACKGROUND = 24  # grey level between tiles and behind labels
+TEXT_ROW = 14  # pixels of the label strips
+
+
+def to_rgb(frames: np.ndarray) -> np.ndarray:
+    """(T, H, W), (T, H, W, 1) or (T, H, W, 3) uint8 -> (T, H, W, 3) uint8."""
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8, got {frames.dtype}")
+    if frames.ndim == 3:
+        frames = frames[..., None]
+    if frames.ndim != 4 or frames.shape[-1] not in (1, 3):
+        raise ValueError(f"frames must be (T, H, W[, 1|3]), got {frames.shape}")
+    return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
+
+
+def upscale(frames: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling of (T, H, W, C) by an integer factor."""
+    if factor == 1:
+        return frames
+    return frames.repeat(factor, axis=1).repeat(factor, axis=2)  # (T, H*f, W*f, C)
+
+
+def auto_scale(height: int, target: int = 112) -> int:
+    """Integer upscaling that makes a frame of ``height`` about ``target`` pixels tall."""
+    return max(1, round(target / height))
+
+
+def _draw_text(img: np.ndarray, xy: tuple[int, int], text: str, fill=(235, 235, 235)) -> None:
+    """Draw ``text`` onto an (H, W, 3) uint8 array in place with Pillow's built-in font."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    pil = Image.fromarray(img)
+    ImageDraw.Draw(pil).text(xy, text, fill=fill, font=ImageFont.load_default())
+    img[...] = np.asarray(pil)
+
+
+def grid(
+    panels: Sequence[np.ndarray],
+    labels: Sequence[str] | None = None,
+    columns: int | None = None,
+    scale: int = 1,
+    gap: int = 4,
+    title: Sequence[str] | None = None,
+) -> np.ndarray:
+    """Tile sequences of equal length (each (T, H, W[, C]) uint8) into one (T, H', W', 3) video.
+
+    ``labels`` go above each tile, ``title`` (one string per frame) above the whole grid.
+    """
+    tiles = [upscale(to_rgb(p), scale) for p in panels]
+    T = tiles[0].shape[0]
+    if any(t.shape != tiles[0].shape for t in tiles):
+        raise ValueError("all panels must have the same shape")
+    cols = columns or math.ceil(math.sqrt(len(tiles)))
+    rows = math.ceil(len(tiles) / cols)
+    th, tw = tiles[0].shape[1:3]
+    lab = TEXT_ROW if labels else 0
+    head = TEXT_ROW + gap if title else 0
+    H = head + rows * (lab + th + gap) + gap
+    W = cols * (tw + gap) + gap
+    H, W = H + H % 2, W + W % 2  # H.264 in yuv420p needs even sides
+    out = np.full((T, H, W, 3), BACKGROUND, np.uint8)
+    strip = np.full((H, W, 3), BACKGROUND, np.uint8)  # the static labels, drawn once
+    for k, tile in enumerate(tiles):
+        r, c = divmod(k, cols)
+        y = head + gap + r * (lab + th + gap) + lab
+        x = gap + c * (tw + gap)
+        out[:, y : y + th, x : x + tw] = tile
+        if labels:
+            _draw_text(strip, (x, y - lab + 1), labels[k])
+    if labels:
+        mask = (strip != BACKGROUND).any(-1)  # (H, W) text pixels
+        out[:, mask] = strip[mask]
+    if title:
+        for t in range(T):
+            _draw_text(out[t], (gap, 1), title[t])
+    return out
+
+
+def write_video(frames: np.ndarray, path: str | Path, fps: float = 10.0) -> Path:
+    """Write (T, H, W, 3) uint8 frames to ``path`` (.mp4 or .gif), atomically."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in VIDEO_SUFFIXES:
+        raise LatentdynError(f"cannot write video {path}: use a .mp4 or .gif file name")
+    if fps <= 0:
+        raise LatentdynError(f"--fps {fps}: must be positive")
+    frames = to_rgb(frames)
+    check_writable_dir(path)
+    with atomic_path(path) as tmp:
+        if suffix == ".mp4":
+            _write_mp4(frames, tmp, fps)
+        else:
+            _write_gif(frames, tmp, fps)
+    return path
+
+
+def _write_mp4(frames: np.ndarray, path: Path, fps: float) -> None:
+    import imageio_ffmpeg
+
+    T, H, W, _ = frames.shape
+    if H % 2 or W % 2:  # pad to even sides for yuv420p
+        frames = np.pad(frames, ((0, 0), (0, H % 2), (0, W % 2), (0, 0)), constant_values=BACKGROUND)
+        T, H, W, _ = frames.shape
+    writer = imageio_ffmpeg.write_frames(
+        str(path), (W, H), fps=fps, codec="libx264", quality=None, pix_fmt_out="yuv420p",
+        macro_block_size=1, ffmpeg_log_level="error",
+        output_params=["-crf", "17", "-preset", "veryfast", "-movflags", "+faststart", "-f", "mp4"],
+    )
+    writer.send(None)  # start ffmpeg
+    try:
+        for frame in frames:
+            writer.send(np.ascontiguousarray(frame))
+    finally:
+        writer.close()
+
+
+def _write_gif(frames: np.ndarray, path: Path, fps: float) -> None:
+    from PIL import Image
+
+    # one palette for the whole animation, from a sample of frames: no flicker, and fast
+    sample = frames[:: max(1, len(frames) // 8)][:8]  # (k, H, W, 3)
+    palette = Image.fromarray(sample.reshape(-1, *frames.shape[2:])).quantize(256, method=Image.Quantize.MEDIANCUT)
+    images = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
+    images[0].save(
+        path, format="GIF", save_all=True, append_images=images[1:], duration=max(20, round(1000 / fps)),
+        loop=0, optimize=False, disposal=1,
+    )
+
+
+def count_frames(path: str | Path) -> int:
+    """Number of frames in a written MP4 or GIF, by decoding it."""
+    path = Path(path)
+    if path.suffix.lower() == ".gif":
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return im.n_frames
+    import imageio_ffmpeg
+
+    return sum(1 for _ in imageio_ffmpeg.read_frames(str(path))) - 1  # first item is the metadata
+
+
+def parse_sequences(text: str | None, available: int, default: int = 4) -> list[int]:
+    """'0,1,2,3' or '0-7' -> sorted unique indices, each checked against ``available``."""
+    if not text:
+        return list(range(min(default, available)))
+    out: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                a, b = (int(x) for x in part.split("-", 1))
+                out.update(range(a, b + 1))
+            else:
+                out.add(int(part))
+        except ValueError:
+            raise LatentdynError(f"--sequences {text!r}: expected indices like 0,1,2 or a range like 0-7") from None
+    bad = [i for i in sorted(out) if not 0 <= i < available]
+    if bad:
+        raise LatentdynError(f"--sequences: index {bad[0]} is out of range; the file has sequences 0..{available - 1}")
+    if len(out) > 64:
+        raise LatentdynError(f"--sequences: {len(out)} sequences is too many for one grid; pick at most 64")
+    return sorted(out)
+
+
+def scene_video(
+    scene_path: str | Path, out: str | Path, sequences: str | Sequence[int] | None = None,
+    fps: float = 10.0, scale: int | None = None,
+) -> Path:
+    """Video of a grid of sequences from a scene file, with the frame number on every frame."""
+    from latentdyn.scenes.file import open_scenes
+
+    if Path(out).suffix.lower() not in VIDEO_SUFFIXES:
+        raise LatentdynError(f"cannot write video {out}: use a .mp4 or .gif file name")
+    check_writable_dir(out)
+    with open_scenes(scene_path) as sf:
+        idx = parse_sequences(sequences, sf.n_sequences) if not isinstance(sequences, (list, tuple)) else list(sequences)
+        clips = [sf.read_frames(i) for i in idx]  # each (T, H, W[, C])
+        name = (sf.scene or {}).get("scene", {}).get("name", Path(scene_path).stem)
+        T = sf.length
+    s = scale or auto_scale(clips[0].shape[1])
+    title = [f"{name}  frame {t + 1}/{T}" for t in range(T)]
+    frames = grid(clips, labels=[f"seq {i}" for i in idx], scale=s, title=title)
+    return write_video(frames, out, fps)

@@ -1,0 +1,157 @@
+"""Geodesics and the pull-back metric on cases with known answers."""
+
+import math
+
+import pytest
+import torch
+
+from latentdyn.geometry import metric as G
+from latentdyn.core.errors import LatentdynError
+
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    """Geodesic accuracy tests run in double precision; the default is restored afterwards."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+def sphere(z):
+    """The sphere chart (theta, phi) -> (sin t cos p, sin t sin p, cos t)."""
+    t, p = z[:, 0], z[:, 1]
+    return torch.stack([t.sin() * p.cos(), t.sin() * p.sin(), t.cos()], -1)
+
+
+def test_linear_decoder_geodesic_is_the_straight_line():
+    A = torch.randn(50, 3, generator=torch.Generator().manual_seed(0))
+    decode = lambda z: z @ A.T  # noqa: E731
+    z0, z1 = torch.randn(5, 3), torch.randn(5, 3)
+    out = G.connecting_geodesic(decode, z0, z1, n_points=16)
+    line = G.straight_line(z0, z1, 16)
+    assert (out["curve"] - line).abs().max() < 1e-3
+    torch.testing.assert_close(out["length"], out["line_length"], rtol=1e-6, atol=1e-6)
+
+
+def test_sphere_geodesic_is_a_great_circle():
+    z0 = torch.tensor([[math.pi / 4, 0.0]])
+    z1 = torch.tensor([[math.pi / 4, math.pi / 2]])
+    out = G.connecting_geodesic(sphere, z0, z1, n_points=32, max_iter=2000, tol=1e-10)
+    assert abs(out["line_length"].item() - 1.1107) < 1e-3  # sin(pi/4) * pi/2 along the parallel
+    assert abs(out["length"].item() - math.pi / 3) / (math.pi / 3) < 0.005  # the great-circle arc
+    assert out["converged"].item()
+    # the geodesic bends towards the pole (smaller theta) between the two points
+    assert out["curve"][0, 16, 0] < math.pi / 4 - 0.05
+
+
+def test_energy_never_rises_and_geodesic_never_longer():
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.Tanh(), torch.nn.Linear(32, 20))
+    z0, z1 = torch.randn(16, 2) * 2, torch.randn(16, 2) * 2
+    out = G.connecting_geodesic(net, z0, z1, n_points=16, history=True, coarse=16, constant_speed=False)
+    hist = torch.stack(out["energy_history"])  # (iterations, B)
+    assert (hist[1:] <= hist[:-1] + 1e-12).all()
+    assert (out["energy"] <= out["line_energy"] + 1e-9).all()
+    final = G.connecting_geodesic(net, z0, z1, n_points=16)
+    assert (final["length"] <= final["line_length"] * (1 + 1e-6)).all()
+
+
+def test_metric_and_magnification_analytic():
+    A = torch.tensor([[2.0, 0.0], [0.0, 3.0], [0.0, 0.0]])
+    decode = lambda z: z @ A.T  # noqa: E731
+    z = torch.randn(4, 2)
+    torch.testing.assert_close(G.pullback_metric(decode, z), (A.T @ A).expand(4, 2, 2))
+    torch.testing.assert_close(G.magnification(decode, z), torch.full((4,), 6.0))
+    # sphere: sqrt(det M) = sin(theta)
+    z = torch.tensor([[0.3, 1.0], [1.2, -2.0]])
+    torch.testing.assert_close(G.magnification(sphere, z), z[:, 0].sin())
+
+
+def test_magnification_of_a_trainable_decoder_keeps_no_graph():
+    # A decoder with trainable weights: were the batches' autograd graphs kept, memory would grow
+    # with the number of points (an 18 GB latent map of a 2-d Fashion-MNIST VAE before the fix).
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.Tanh(), torch.nn.Linear(32, 20))
+    z = torch.randn(50, 2)
+    mag = G.magnification(net, z, batch=8)
+    assert mag.shape == (50,) and mag.grad_fn is None and not mag.requires_grad
+    J = torch.stack([torch.autograd.functional.jacobian(lambda v: net(v[None])[0], v) for v in z])  # (50, 20, 2), reverse mode
+    torch.testing.assert_close(mag, torch.linalg.det(J.transpose(1, 2) @ J).sqrt(), rtol=1e-4, atol=1e-6)
+
+
+def test_constant_speed_reparametrisation():
+    z0, z1 = torch.tensor([[0.0]]), torch.tensor([[1.0]])
+    decode = lambda z: z**3  # noqa: E731  # uneven speed along a straight line
+    curve = G.straight_line(z0, z1, 21)
+    even = G.reparametrize(decode, curve)
+    steps = (decode(even[0]).diff(dim=0)).abs().squeeze()
+    assert steps.std() / steps.mean() < 0.02
+
+
+def test_bad_input():
+    f = lambda z: z * 2  # noqa: E731
+    with pytest.raises(LatentdynError, match="at least 3"):
+        G.connecting_geodesic(f, torch.zeros(1, 2), torch.ones(1, 2), n_points=2)
+    with pytest.raises(LatentdynError, match="both be \\(B, d\\)"):
+        G.connecting_geodesic(f, torch.zeros(1, 2), torch.ones(1, 3))
+    with pytest.raises(LatentdynError, match="not differentiable"):
+        G.connecting_geodesic(lambda z: z.detach().numpy() if False else z.detach(), torch.zeros(1, 2), torch.ones(1, 2))
+    net = torch.nn.Linear(2, 5)
+    with pytest.raises(LatentdynError, match="cannot take end points of dimension 3"):
+        G.connecting_geodesic(net, torch.zeros(1, 3), torch.ones(1, 3))
+
+
+def test_variance_aware_metric_grows_away_from_data():
+    centers = torch.zeros(1, 2)
+    sig = G.rbf_sigma(centers, bandwidth=0.5)
+    f = G.variance_aware(lambda z: z, sig)
+    near, far = G.magnification(f, torch.tensor([[0.1, 0.0]])), G.magnification(f, torch.tensor([[2.0, 0.0]]))
+    assert far > near
+
+
+def test_trained_2d_vae_geodesics_avoid_high_magnification(tmp_path):
+    """On a trained 2-d VAE, pairs whose straight line crosses a region of high magnification get
+    a geodesic that is strictly shorter than that line."""
+    from latentdyn.vae.model import VAEConfig
+    from latentdyn.vae.train import DataConfig, OptimConfig, VAERunConfig, load_vae, train_vae
+
+    from tests.helpers import need_fashion_mnist as _need_fashion_mnist
+
+    _need_fashion_mnist()
+    torch.set_default_dtype(torch.float32)
+    cfg = VAERunConfig(model=VAEConfig(arch="mlp", latent_dim=2), data=DataConfig(source="fashion-mnist", binarize="static",
+                       limit=4000, val_split=""), train=OptimConfig(epochs=3, device="cpu"))
+    train_vae(cfg, tmp_path / "v", progress=False, verbose=False)
+    vae, _, _ = load_vae(tmp_path / "v", "last")
+    assert not any(p.requires_grad for p in vae.parameters())  # loaded for analysis: frozen
+    g = torch.Generator().manual_seed(0)
+    z0, z1 = torch.randn(32, 2, generator=g) * 1.5, torch.randn(32, 2, generator=g) * 1.5
+    line = G.straight_line(z0, z1, 16)
+    mag = G.magnification(vae.decode, line.reshape(-1, 2)).reshape(32, 16)
+    through = mag.max(1).values > 2 * torch.maximum(mag[:, 0], mag[:, -1])  # a ridge of magnification on the way
+    assert through.sum() >= 3
+    out = G.connecting_geodesic(vae.decode, z0[through], z1[through], n_points=16)
+    ratio = out["length"] / out["line_length"]
+    assert (ratio < 1.0).all() and ratio.median() < 0.99
+
+
+def test_variance_aware_geodesic_keeps_to_the_data():
+    """Three clusters of latents and a flat decoder: only the RBF uncertainty shapes the metric,
+    and the geodesic between two clusters spends its way nearer the data (lower uncertainty)
+    than the straight line across the gap."""
+    import numpy as np
+
+    from latentdyn.geometry.interpolate import data_aware_decoder
+
+    torch.set_default_dtype(torch.float32)
+    rng = np.random.default_rng(0)
+    mu = np.concatenate([rng.normal([-2, 0], 0.3, (100, 2)), rng.normal([2, 0], 0.3, (100, 2)),
+                         rng.normal([0, 1.5], 0.3, (100, 2))]).astype(np.float32)
+    f = data_aware_decoder(lambda z: z, mu, k=60, weight=3.0)
+    z0, z1 = torch.tensor([[-2.0, 0.0]]), torch.tensor([[2.0, 0.0]])
+    out = G.connecting_geodesic(f, z0, z1, n_points=24)
+    sigma = lambda c: f(c[0])[:, -1].mean()  # noqa: E731  # mean uncertainty along a curve
+    assert sigma(out["curve"]) < sigma(G.straight_line(z0, z1, 24))
+    assert out["energy"][0] < 0.5 * out["line_energy"][0]
