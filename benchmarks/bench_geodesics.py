@@ -8,7 +8,7 @@ gives a trained run; without it, one is trained here for one epoch. Pairs are th
 means of random test images. StochMan (Detlefsen et al.) gets an ``EmbeddedManifold`` whose
 embedding is the decoder and its default solver (``connecting_geodesic``: a cubic spline
 optimised by Adam for up to 150 steps), evaluated on the same 32-point grid. Both results are
-measured by the same function (``latentdyn.geometry.curve_length_energy``). Prints energies and
+measured by the same function (``latentdyn.geometry.metric.curve_length_energy``). Prints energies and
 times, and the ratios (target: equal or lower energy in a fifth of StochMan's time or less).
 """
 
@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentdyn import geometry as G
+from latentdyn.geometry import metric as G
 
 
 def get_vae(path: str | None, tmp: Path, dev):
-    from latentdyn.vae import VAEConfig
-    from latentdyn.vae_training import DataConfig, OptimConfig, VAERunConfig, load_vae, train_vae
+    from latentdyn.vae.model import VAEConfig
+    from latentdyn.vae.train import DataConfig, OptimConfig, VAERunConfig, load_vae, train_vae
 
     if path is None:
         path = tmp / "vae"
@@ -46,11 +46,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto", help="auto (cuda, mps, cpu) or a device name; both solvers use it")
     args = ap.parse_args()
-    from latentdyn.devices import pick_device
+    from latentdyn.engine.devices import pick_device
 
     dev = pick_device(args.device)
     from latentdyn import datasets
-    from latentdyn.latents import encode_frames
+    from latentdyn.vae.encode import encode_frames
 
     with tempfile.TemporaryDirectory() as d:
         vae, cfg, _ = get_vae(args.vae, Path(d), dev)

@@ -7,7 +7,7 @@ Both sides use the same models (a GRU predictor of width 128 on a 4-d latent and
 training):
 - yardstick: the way a notebook often does it, one sequence at a time, one step at a time
   (GRU step, decode the frame), here over a sample of sequences and scaled to the total;
-- ours: ``latentdyn.dynamics.predict`` for all sequences at once, then one batched decode
+- ours: ``latentdyn.dynamics.model.predict`` for all sequences at once, then one batched decode
   (``rollout.decode_latents``).
 Prints seconds for both, frames per second, and the ratio. Reports whatever device it finds.
 """
@@ -19,10 +19,10 @@ import time
 
 import torch
 
-from latentdyn.devices import pick_device
-from latentdyn.dynamics import DynamicsConfig, LatentGRU, predict
-from latentdyn.rollout import decode_latents
-from latentdyn.vae import BetaVAE, VAEConfig
+from latentdyn.engine.devices import pick_device
+from latentdyn.dynamics.model import DynamicsConfig, LatentGRU, predict
+from latentdyn.dynamics.rollout import decode_latents
+from latentdyn.vae.model import BetaVAE, VAEConfig
 
 
 def sync(dev):

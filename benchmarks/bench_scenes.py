@@ -39,7 +39,7 @@ def time_classic(n_sequences: int, folder: Path) -> float:
 
 _CHILD = """
 import resource, sys
-from latentdyn.cli import cli
+from latentdyn.cli.main import cli
 try:
     cli.main(sys.argv[1:], standalone_mode=False)
 finally:

@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentdyn import scenes
-from latentdyn.devices import pick_device
-from latentdyn.dynamics import DynamicsConfig, LatentGRU
-from latentdyn.dynamics_training import DynamicsData, DynamicsRunConfig, DynamicsTrain, train_dynamics, window_loss
-from latentdyn.latents import encode
-from latentdyn.scenefile import open_scenes
-from latentdyn.vae import BetaVAE, VAEConfig
-from latentdyn.vae_training import DataConfig, OptimConfig, VAERunConfig, train_vae
+from latentdyn.scenes import generate as scenes
+from latentdyn.engine.devices import pick_device
+from latentdyn.dynamics.model import DynamicsConfig, LatentGRU
+from latentdyn.dynamics.train import DynamicsData, DynamicsRunConfig, DynamicsTrain, train_dynamics, window_loss
+from latentdyn.vae.encode import encode
+from latentdyn.scenes.file import open_scenes
+from latentdyn.vae.model import BetaVAE, VAEConfig
+from latentdyn.vae.train import DataConfig, OptimConfig, VAERunConfig, train_vae
 
 
 def sync(dev):

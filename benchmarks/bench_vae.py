@@ -27,8 +27,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from latentdyn import datasets
-from latentdyn.vae import VAEConfig
-from latentdyn.vae_training import DataConfig, OptimConfig, VAERunConfig, train_vae
+from latentdyn.vae.model import VAEConfig
+from latentdyn.vae.train import DataConfig, OptimConfig, VAERunConfig, train_vae
 
 
 class TutorialVAE(nn.Module):
@@ -85,7 +85,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="training images (0: all)")
     ap.add_argument("--device", default="auto", help="auto (cuda, mps, cpu) or a device name; both loops use it")
     args = ap.parse_args()
-    from latentdyn.devices import pick_device
+    from latentdyn.engine.devices import pick_device
 
     dev = pick_device(args.device)
     print(f"device: {dev}, threads {torch.get_num_threads()}; data {args.data}, static binarization")
