@@ -26,3 +26,29 @@ def need_fashion_mnist():
         if os.environ.get("LATENTDYN_REQUIRE_TEST_DATA"):
             pytest.fail("Debian's dataset-fashion-mnist is required here (apt-get install dataset-fashion-mnist)")
         pytest.skip("needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)")
+
+
+def make_vae(arch: str = "resnet", latent_dim: int = 2, channels: int = 1, height: int = 28, width_px: int = 28, **kw):
+    """A BetaVAE of the given architecture and input (C, H, W) = (channels, height, width_px)."""
+    from latentdyn.vae.config import TrainVAEConfig
+    from latentdyn.vae.model import BetaVAE
+
+    kw.setdefault("likelihood", "bernoulli")
+    return BetaVAE(TrainVAEConfig(arch=arch, latent_dim=latent_dim, **kw), (channels, height, width_px))
+
+
+def vae_config(source, **kw):
+    """A small, fast TrainVAEConfig on ``source`` (mlp, latent 2, static binarisation, CPU)."""
+    from latentdyn.vae.config import TrainVAEConfig
+
+    base = {"arch": "mlp", "latent_dim": 2, "binarize": "static", "epochs": 2, "batch_size": 64, "lr": 1e-3,
+            "device": "cpu"}
+    return TrainVAEConfig(data=str(source), **{**base, **kw})
+
+
+def make_gru(latent_dim: int = 3, **kw):
+    """A LatentGRU reading ``latent_dim`` latents."""
+    from latentdyn.dynamics.config import TrainDynamicsConfig
+    from latentdyn.dynamics.model import LatentGRU
+
+    return LatentGRU(TrainDynamicsConfig(**kw), latent_dim)

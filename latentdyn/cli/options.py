@@ -1,32 +1,30 @@
-"""Click options shared by several commands, defined once (as rasterio's rio/options.py does)."""
+"""Click options shared by several commands that are not stage settings, defined once (as
+rasterio's rio/options.py does). Stage settings come from the config dataclasses (``derive``)."""
 
 from __future__ import annotations
 
 import click
 
-seed_option = click.option(
-    "--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
-    help="Seed of every random choice; the same seed gives the same bytes.",
-)
-
-set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
-    help="Override a setting of the definition, e.g. --set render.radius=2.0 (repeatable).",
-)
-
-workers_option = click.option(
-    "--workers", type=click.IntRange(1, 64), default=None,
-    help="Worker threads (default: the number of CPU cores, at most 8).",
-)
-
 progress_option = click.option(
     "--progress/--no-progress", default=None,
-    help="Show a progress bar (default: only when stderr is a terminal).",
+    help="Show progress bars (default: only when stderr is a terminal).",
 )
 
-fps_option = click.option("--fps", type=click.FloatRange(min=0.1, max=120), default=10.0, show_default=True, help="Frames per second of the video.")
+resume_option = click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt.")
 
-compile_option = click.option(
-    "--compile", "compile_", is_flag=True,
-    help="torch.compile the model for training (slow to start; pays off on GPUs and long runs).",
+data_dir_option = click.option(
+    "--data-dir", type=click.Path(file_okay=False), default=None,
+    help="Folder holding the dataset files as distributed (searched before the cache).",
 )
+
+
+def out_option(what: str, folder: bool = False, required: bool = True):
+    """``--out/-o``: a file or a folder, described by ``what``."""
+    return click.option("--out", "-o", required=required,
+                        type=click.Path(file_okay=not folder, dir_okay=folder), help=what)
+
+
+def echo_row(out, row: dict, what: str) -> None:
+    """The one line a training command prints when it ends (rank 0 of torchrun only)."""
+    if row:
+        click.echo(f"finished {out}: epoch {row.get('epoch')}" + (f", {what}" if what else ""))

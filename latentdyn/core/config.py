@@ -146,9 +146,12 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
+        from latentdyn.core.options import closest
+
         prefix = f"{where}." if where else ""
+        hint = closest(unknown[0], sorted(fields))
         raise LatentdynError(
-            f"unknown key {prefix}{unknown[0]}; valid keys{' in [' + where + ']' if where else ''}: "
+            f"unknown key {prefix}{unknown[0]}{hint or ''}; valid keys{' in [' + where + ']' if where else ''}: "
             + ", ".join(sorted(fields))
         )
     kwargs = {}
@@ -156,6 +159,10 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
         key = f"{where}.{name}" if where else name
         kwargs[name] = _coerce(value, hints[name], key)
     obj = cls(**kwargs)
+    if any("help" in f.metadata for f in dataclasses.fields(cls)):  # a stage config: choices and bounds
+        from latentdyn.core.options import check as check_options
+
+        check_options(obj, where)
     check = getattr(obj, "validate", None)
     if callable(check):
         check()

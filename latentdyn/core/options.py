@@ -76,13 +76,62 @@ class Option:
 
     @property
     def full_help(self) -> str:
-        return self.help + (f" [default: {self.why}]" if self.why else "")
+        return self.help + (f" (Default because: {self.why}.)" if self.why else "")
+
+
+DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."
+
+
+def device_option(training: bool = False) -> Any:
+    """The ``device`` field every stage that runs a model has (it never changes a result)."""
+    return option("auto", DEVICE_HELP, in_key=False, may_resume=training)
+
+
+def data_dir_option() -> Any:
+    """The ``data_dir`` field of the stages that may read an image dataset."""
+    return option(None, "Folder holding the dataset files as distributed (searched before the cache).", in_key=False,
+                  may_resume=True, metavar="DIR")
+
+
+def seed_option(what: str = "every random choice") -> Any:
+    return option(0, f"Seed of {what}; the same seed gives the same bytes.", minimum=0, maximum=2**63 - 1)
+
+
+def vae_option() -> Any:
+    """The ``vae`` input field of the stages that read a trained VAE."""
+    return option("vae", "VAE run folder (in an experiment: a train-vae stage).", metavar="RUN")
+
+
+def source_option() -> Any:
+    """The ``data`` input field of the stages that read what a VAE was trained on by default."""
+    return option(None, "Dataset name or scene file (default: the VAE's training data).", metavar="SOURCE")
+
+
+@dataclasses.dataclass
+class TrainingOptions:
+    """The settings both trainers share (the epoch loop's, ``latentdyn.engine.loop``). A trainer's
+    config inherits them; its own fields come first in ``--help``."""
+
+    train_split: str = option("train", "The split trained on.", cli=False)
+    val_split: str | None = option(None, "The split that selects best.pt and drives early stopping and the plateau "
+                                   "schedule (default: val; never test). '' for none.", cli=False)
+    lr_schedule: str = option("constant", "Learning-rate schedule: constant, cosine (to 0 over the epochs), or plateau "
+                              "(halve when the val score stalls for 3 epochs).", choices=("constant", "cosine", "plateau"))
+    patience: int = option(0, "Stop when the val score has not improved for this many epochs (0: never).", minimum=0)
+    seed: int = seed_option()
+    device: str = device_option(training=True)
+    compile: bool = option(False, "torch.compile the model (slow to start; pays off on GPUs and long runs).",
+                           in_key=False, may_resume=True)
+    tensorboard: bool = option(False, "Also log to RUN/tensorboard (pip install \"latentdyn[tensorboard]\").",
+                               in_key=False, may_resume=True)
 
 
 def options(cls: type) -> Iterator[Option]:
-    """The options of a stage config class, in field order."""
+    """The options of a stage config class: its own fields first, then those it inherits."""
     hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
+    own = set(cls.__dict__.get("__annotations__", {}))
+    fields = sorted(dataclasses.fields(cls), key=lambda f: f.name not in own)  # stable: field order within each
+    for f in fields:
         if not f.init:
             continue
         m = f.metadata
@@ -99,15 +148,15 @@ def check(obj: Any, where: str = "") -> None:
 
     for o in options(type(obj)):
         v = getattr(obj, o.name)
-        key = f"{where}.{o.name}" if where else o.name
         if v is None:
             continue
+        key = f"{where}.{o.name} = {v!r}" if where else f"--{o.name.replace('_', '-')} {v}"  # as the user wrote it
         if o.choices is not None and v not in o.choices:
-            raise LatentdynError(f"{key} = {v!r}: use one of {', '.join(o.choices)}")
+            raise LatentdynError(f"{key}: use one of {', '.join(o.choices)}")
         if o.minimum is not None and isinstance(v, (int, float)) and v < o.minimum:
-            raise LatentdynError(f"{key} = {v!r}: must be at least {o.minimum:g}")
+            raise LatentdynError(f"{key}: must be at least {o.minimum:g}")
         if o.maximum is not None and isinstance(v, (int, float)) and v > o.maximum:
-            raise LatentdynError(f"{key} = {v!r}: must be at most {o.maximum:g}")
+            raise LatentdynError(f"{key}: must be at most {o.maximum:g}")
 
 
 def closest(name: str, valid: list[str] | tuple[str, ...]) -> str:
@@ -118,9 +167,9 @@ def closest(name: str, valid: list[str] | tuple[str, ...]) -> str:
 
 def key_settings(obj: Any) -> dict[str, Any]:
     """The settings that can change what a stage computes (those with ``in_key``)."""
-    from latentdyn.core.config import to_dict
+    import json
 
-    plain = to_dict(obj)
+    plain = json.loads(json.dumps(dataclasses.asdict(obj)))  # plain data, as config.to_dict gives
     return {o.name: plain[o.name] for o in options(type(obj)) if o.in_key}
 
 

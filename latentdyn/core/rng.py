@@ -47,3 +47,18 @@ def normal(seed: int, items: np.ndarray, stream: int, n: int) -> np.ndarray:
     u = uniform(seed, items, stream, 2 * n)  # (B, 2n)
     u1, u2 = 1.0 - u[:, :n], u[:, n:]  # u1 in (0, 1]: log is finite
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+def epoch_seed(seed: int, epoch: int, stream: int) -> int:
+    """A well-mixed 63-bit seed for (seed, epoch, stream): the randomness of one epoch."""
+    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1, np.uint64)[0]) & (2**63 - 1)
+
+
+def torch_generator(seed: int, device) -> "torch.Generator":  # noqa: F821
+    """A torch generator seeded with ``seed`` on ``device`` (CUDA generators on CUDA, else CPU)."""
+    import torch
+
+    dev = device if isinstance(device, torch.device) else torch.device(device)
+    g = torch.Generator(device=dev if dev.type in ("cuda",) else "cpu")
+    g.manual_seed(seed)
+    return g

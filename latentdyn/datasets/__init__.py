@@ -318,14 +318,19 @@ def is_scene_source(source: str | Path) -> bool:
 
 def load_source(
     source: str | Path, split: str | None = "train", data_dir: str | Path | None = None, download: bool = True,
+    val_size: int = 5000,
 ) -> ImageData:
     """A dataset name or a scene file, as images: scene frames are flattened over time.
 
-    For a scene file the labels are the sequence index of each frame and there are no class
-    names; ``split`` names one of the file's splits (None or "all": every sequence).
+    For a dataset, ``split`` is train, val (``val_size`` images carved from the official
+    training set, see ``latentdyn.datasets.splits``), test or train-full. For a scene file the
+    labels are the sequence index of each frame and there are no class names; ``split`` names
+    one of the file's splits (None or "all": every sequence).
     """
     if not is_scene_source(source):
-        return load(str(source), split or "train", data_dir, download)
+        from latentdyn.datasets.splits import load_split
+
+        return load_split(str(source), split or "train", data_dir, val_size, download=download)
     from latentdyn.scenes.file import open_scenes
 
     with open_scenes(source) as sf:

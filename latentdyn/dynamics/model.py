@@ -12,40 +12,23 @@ combines teacher forcing with an open-loop loss over a horizon, so long rollouts
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn as nn
 
 from latentdyn.core.errors import LatentdynError
 
 
-@dataclass
-class DynamicsConfig:
-    hidden: int = 128  # GRU width
-    layers: int = 1  # stacked GRU layers
-    use_logvar: bool = True  # read the posterior log-variances too (the classic study fed means and variances)
-    residual: bool = True  # predict a change from the current latent (smooth motion) rather than the next latent
-    velocity_input: bool = True  # also read mu_t - mu_{t-1}: constant motion is then trivial to continue
-    latent_dim: int = 3  # set from the latents file
-
-    def validate(self) -> None:
-        if not 1 <= self.hidden <= 8192:
-            raise LatentdynError(f"--hidden {self.hidden}: must be 1..8192")
-        if not 1 <= self.layers <= 16:
-            raise LatentdynError(f"--layers {self.layers}: must be 1..16")
-        if self.latent_dim < 1:
-            raise LatentdynError(f"latent_dim {self.latent_dim}: must be at least 1")
-
-
 class LatentGRU(nn.Module):
     """GRU over latents; (B, T, d) means [+ log-variances] -> next-step predictions (B, T, d) each."""
 
-    def __init__(self, cfg: DynamicsConfig):
+    def __init__(self, cfg, latent_dim: int):
+        """``cfg``: a :class:`latentdyn.dynamics.config.TrainDynamicsConfig` (hidden, layers,
+        use_logvar, residual, velocity_input); ``latent_dim``: that of the latents it reads."""
         super().__init__()
-        cfg.validate()
+        if latent_dim < 1:
+            raise LatentdynError(f"latent_dim {latent_dim}: must be at least 1")
         self.cfg = cfg
-        d = cfg.latent_dim
+        self.latent_dim = d = int(latent_dim)
         n_in = d * (1 + int(cfg.use_logvar) + int(cfg.velocity_input))
         self.gru = nn.GRU(n_in, cfg.hidden, cfg.layers, batch_first=True)  # cuDNN on CUDA
         self.head = nn.Linear(cfg.hidden, 2 * d)  # change of mean, next posterior log-variance
@@ -130,8 +113,8 @@ def predict(model: LatentGRU, context_latents, horizon: int, context_logvar=None
     mu = torch.as_tensor(context_latents, dtype=torch.float32, device=dev)
     if mu.ndim == 2:
         mu = mu[None]
-    if mu.shape[-1] != model.cfg.latent_dim:
-        raise LatentdynError(f"context latents have {mu.shape[-1]} dimensions, the predictor {model.cfg.latent_dim}")
+    if mu.shape[-1] != model.latent_dim:
+        raise LatentdynError(f"context latents have {mu.shape[-1]} dimensions, the predictor {model.latent_dim}")
     lv = torch.as_tensor(context_logvar, dtype=torch.float32, device=dev) if context_logvar is not None else None
     if lv is not None and lv.ndim == 2:
         lv = lv[None]

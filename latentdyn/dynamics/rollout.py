@@ -16,7 +16,7 @@ papers measured it) for the model, ``copy_last`` and ``linear_pixels``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,20 +24,7 @@ import numpy as np
 from latentdyn.dynamics import metrics as M
 from latentdyn.core.errors import LatentdynError
 from latentdyn.core.fileio import atomic_path
-
-
-@dataclass
-class RolloutConfig:
-    split: str = "test"  # the scene file's split to roll out (all sequences if the file has no splits)
-    context: int = 10  # observed frames before predicting
-    horizon: int = 20  # predicted steps
-    sequences: int = 64  # sequences scored (the first of the split)
-    samples: int = 0  # sampled futures per sequence besides the mean (0: the mean only)
-    video_sequences: int = 4  # sequences shown in the video
-    threshold: float = 0.3  # intensity above which pixels belong to a ball (ball-position metrics)
-    seed: int = 0
-    device: str = "auto"
-    fps: float = 8.0
+from latentdyn.dynamics.config import RolloutConfig
 
 
 def copy_last(frames: np.ndarray, K: int, H: int) -> np.ndarray:
@@ -124,15 +111,15 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     from latentdyn.dynamics.train import load_dynamics
     from latentdyn.vae.encode import check_vae_hash, encode_frames
     from latentdyn.scenes.file import open_scenes
-    from latentdyn.vae.train import load_vae
+    from latentdyn.vae.train import load_vae, model_hwc
 
     cfg = cfg or RolloutConfig()
     dev = pick_device(cfg.device)
     vae, vcfg, _ = load_vae(vae_run, "best", dev)
-    dyn, dcfg, _ = load_dynamics(dynamics_run, "best", dev)
-    check_vae_hash(dcfg.data.vae_sha256, vae_run, f"the predictor in {dynamics_run}")
-    if dcfg.model.latent_dim != vcfg.model.latent_dim:
-        raise LatentdynError(f"the predictor has {dcfg.model.latent_dim} latent dimensions, the VAE {vcfg.model.latent_dim}")
+    dyn, dcfg, dck = load_dynamics(dynamics_run, "best", dev)
+    check_vae_hash(dck["data"]["vae_sha256"], vae_run, f"the predictor in {dynamics_run}")
+    if dyn.latent_dim != vae.latent_dim:
+        raise LatentdynError(f"the predictor has {dyn.latent_dim} latent dimensions, the VAE {vae.latent_dim}")
     K, H = cfg.context, cfg.horizon
     if H < 1:
         raise LatentdynError(f"--horizon {H}: must be at least 1")
@@ -152,11 +139,10 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
         frames_u8 = frames_u8[..., None]
     S, T = frames_u8.shape[:2]
     shape = frames_u8.shape[2:]
-    if shape != (vcfg.model.height, vcfg.model.width_px, vcfg.model.channels):
-        raise LatentdynError(f"{data} has frames {shape} but the VAE takes "
-                             f"{(vcfg.model.height, vcfg.model.width_px, vcfg.model.channels)}")
+    if shape != model_hwc(vae):
+        raise LatentdynError(f"{data} has frames {shape} but the VAE takes {model_hwc(vae)}")
     truth = frames_u8.astype(np.float32) / 255.0  # (S, T, h, w, C)
-    mu, lv = encode_frames(vae, frames_u8.reshape(S * T, *shape), dev, binarize=vcfg.data.binarize)
+    mu, lv = encode_frames(vae, frames_u8.reshape(S * T, *shape), dev, binarize=vcfg.binarize)
     mu, lv = mu.reshape(S, T, -1), lv.reshape(S, T, -1)  # (S, T, d)
     mu_t, lv_t = torch.from_numpy(mu).to(dev), torch.from_numpy(lv).to(dev)
     g = torch.Generator(device=dev if dev.type == "cuda" else "cpu").manual_seed(cfg.seed)

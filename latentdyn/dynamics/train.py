@@ -18,65 +18,20 @@ trainer's (``latentdyn.engine.loop``).
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from latentdyn.engine import loop as training
 from latentdyn.core.config import from_dict, to_dict
-from latentdyn.dynamics.model import DynamicsConfig, LatentGRU
 from latentdyn.core.errors import LatentdynError
+from latentdyn.core.options import check, resumable
+from latentdyn.core.rng import epoch_seed, torch_generator
+from latentdyn.dynamics.config import TrainDynamicsConfig
+from latentdyn.dynamics.model import LatentGRU
 
-
-@dataclass
-class DynamicsData:
-    latents: str = ""  # the latents file (latentdyn encode)
-    train_split: str = "train"
-    val_split: str | None = None  # None: "val", else "test", else none
-    vae_sha256: str = ""  # the VAE the latents came from (filled in from the file)
-
-
-@dataclass
-class DynamicsTrain:
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 2e-3  # Adam
-    context: int = 5  # observed latents before predicting (warm-up)
-    horizon: int = 20  # open-loop steps in the multi-step loss
-    open_loop_weight: float = 1.0  # weight of the multi-step loss against teacher forcing
-    windows_per_sequence: int = 4  # random windows drawn from each sequence per epoch
-    grad_clip: float = 1.0  # max gradient norm
-    seed: int = 0
-    device: str = "auto"
-    compile: bool = False  # torch.compile the training objective (worth it on GPUs for long runs)
-
-
-@dataclass
-class DynamicsRunConfig:
-    model: DynamicsConfig = field(default_factory=DynamicsConfig)
-    data: DynamicsData = field(default_factory=DynamicsData)
-    train: DynamicsTrain = field(default_factory=DynamicsTrain)
-
-    def validate(self) -> None:
-        t = self.train
-        if t.epochs < 1:
-            raise LatentdynError(f"--epochs {t.epochs}: must be at least 1")
-        if t.context < 1:
-            raise LatentdynError(f"--context {t.context}: must be at least 1")
-        if t.horizon < 1:
-            raise LatentdynError(f"--horizon {t.horizon}: must be at least 1")
-        if not 0 < t.lr < 10:
-            raise LatentdynError(f"--lr {t.lr}: must be in (0, 10)")
-        if t.batch_size < 1 or t.windows_per_sequence < 1:
-            raise LatentdynError("--batch-size and windows per sequence must be at least 1")
-        if t.open_loop_weight < 0:
-            raise LatentdynError(f"open_loop_weight {t.open_loop_weight}: must not be negative")
-
-
-RESUME_MAY_CHANGE = {"train.epochs", "train.device", "train.compile"}
+RESUME_MAY_CHANGE = resumable(TrainDynamicsConfig)
+TERMS = ("loss", "one_step_se", "one_step_nll", "open_loop_se")
 
 
 def read_latents(path: str | Path, split: str | None, device, chunk: int = 4096):
@@ -149,110 +104,96 @@ def gather_windows(x, seq, start, length: int):
     return x[seq[:, None], idx]  # (B, L, d)
 
 
-def evaluate_windows(model, mu, lv, cfg: DynamicsRunConfig) -> dict:
+def evaluate_windows(model, mu, lv, cfg: TrainDynamicsConfig) -> dict:
     """Validation: every sequence's first window (deterministic), mean losses."""
-    L = cfg.train.context + cfg.train.horizon
+    L = cfg.context + cfg.horizon
     model.eval()
     with torch.no_grad():
-        terms = window_loss(model, mu[:, :L], lv[:, :L], cfg.train.context, cfg.train.horizon, 1.0)
+        terms = window_loss(model, mu[:, :L], lv[:, :L], cfg.context, cfg.horizon, 1.0)
     return {k: float(v.mean()) for k, v in terms.items()}
 
 
-def train_dynamics(cfg: DynamicsRunConfig, out: str | Path, resume: bool = False, progress: bool | None = None,
+def train_dynamics(cfg: TrainDynamicsConfig, out: str | Path, resume: bool = False, progress: bool | None = None,
                    verbose: bool = True) -> dict:
     """Train (or resume) the GRU predictor on a latents file into the run folder ``out``.
 
     Under ``torchrun`` the processes train one model with DistributedDataParallel (see
     ``latentdyn.engine.distributed``); only rank 0 writes, and the others return an empty dict.
     """
-    from latentdyn.engine import distributed as distributed
+    from latentdyn.engine import distributed
 
-    cfg.validate()
-    with distributed.session(cfg.train.device) as (dist, device):
+    check(cfg)
+    with distributed.session(cfg.device) as (dist, device):
         return _train_dynamics(cfg, Path(out), resume, progress, verbose, dist, device)
 
 
-def _train_dynamics(cfg: DynamicsRunConfig, run_dir: Path, resume: bool, progress: bool | None, verbose: bool,
+def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progress: bool | None, verbose: bool,
                     dist, device) -> dict:
-    from tqdm.auto import tqdm
-
-    from latentdyn.engine import distributed as distributed
+    from latentdyn.engine import distributed
+    from latentdyn.engine.loop import Fit, run_epochs
+    from latentdyn.engine.tracking import Tracker
     from latentdyn.vae.encode import open_latents
 
-    B = dist.local_batch(cfg.train.batch_size)  # per-rank batch; the configured one is global
-    with open_latents(cfg.data.latents) as lf:
-        cfg.data.vae_sha256 = lf.vae_sha256
-        cfg.model.latent_dim = lf.latent_dim
-        splits = lf.splits
-    val_split = cfg.data.val_split
-    if val_split is None:
-        val_split = "val" if "val" in splits else ("test" if "test" in splits else "")
-    train_split = cfg.data.train_split if splits else None
-    mu, lv = read_latents(cfg.data.latents, train_split, device)  # (N, T, d): latents are small
+    B = dist.local_batch(cfg.batch_size)  # per-rank batch; the configured one is global
+    with open_latents(cfg.latents) as lf:
+        vae_sha256, latent_dim, splits = lf.vae_sha256, lf.latent_dim, lf.splits
+    if cfg.val_split is None:
+        cfg.val_split = "val" if "val" in splits else ""  # never test: without val, selected on the training loss
+    train_split = cfg.train_split if splits else None
+    mu, lv = read_latents(cfg.latents, train_split, device)  # (N, T, d): latents are small
     N, T, _ = mu.shape
-    L = cfg.train.context + cfg.train.horizon
+    L = cfg.context + cfg.horizon
     if N < dist.world:
-        raise LatentdynError(f"the {train_split!r} split of {cfg.data.latents} has {N} sequences"
+        raise LatentdynError(f"the {train_split!r} split of {cfg.latents} has {N} sequences"
                              + (f", fewer than the {dist.world} processes" if dist.active else ""))
     if L > T:
-        raise LatentdynError(f"--context {cfg.train.context} + --horizon {cfg.train.horizon} = {L} is longer than the "
+        raise LatentdynError(f"--context {cfg.context} + --horizon {cfg.horizon} = {L} is longer than the "
                              f"sequences ({T} frames); shorten them")
-    val = read_latents(cfg.data.latents, val_split, device) if val_split and dist.main else None
+    val = read_latents(cfg.latents, cfg.val_split, device) if cfg.val_split and dist.main else None
     if val is not None and len(val[0]) == 0:
         val = None
     plain = to_dict(cfg)
-    torch.manual_seed(cfg.train.seed)
-    model = LatentGRU(cfg.model).to(device)
+    torch.manual_seed(cfg.seed)
+    model = LatentGRU(cfg, latent_dim).to(device)
     model.fit_scales(mu)  # on every training sequence, the same on every rank; the checkpoint's when resuming
     if dist.active:  # each rank keeps its shard of the sequences
         shard = torch.from_numpy(dist.shard(N)).to(device)
         mu, lv = mu[shard], lv[shard]
         N = len(shard)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-    start_epoch, best, log = training.start(run_dir, plain, "dynamics", resume, RESUME_MAY_CHANGE, model, opt, dist)
-    net = distributed.wrap(WindowObjective(model, cfg.train.context, cfg.train.horizon, cfg.train.open_loop_weight),
-                           dist, device, cfg.train.compile)
-    row: dict = {}
-    for epoch in range(start_epoch, cfg.train.epochs + 1):
-        t0 = time.perf_counter()
-        model.train()
-        g = training.torch_generator(training.epoch_seed(cfg.train.seed, epoch, dist.stream(41)), "cpu")
-        seq, start = sample_windows(N, T, L, cfg.train.windows_per_sequence, g)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    net = distributed.wrap(WindowObjective(model, cfg.context, cfg.horizon, cfg.open_loop_weight), dist, device, cfg.compile)
+    n_windows = N * cfg.windows
+
+    def batches(epoch: int):
+        g = torch_generator(epoch_seed(cfg.seed, epoch, dist.stream(41)), "cpu")
+        seq, start = sample_windows(N, T, L, cfg.windows, g)
         seq, start = seq.to(device), start.to(device)
-        sums = torch.zeros(4, device=device, dtype=torch.float64)
-        bar = tqdm(range(0, len(seq), B), desc=f"epoch {epoch}/{cfg.train.epochs}", unit="batch", leave=False,
-                   disable=not dist.main or (None if progress is None else not progress))
-        for s in bar:
-            wm = gather_windows(mu, seq[s : s + B], start[s : s + B], L)  # (B, L, d)
-            wl = gather_windows(lv, seq[s : s + B], start[s : s + B], L)
-            terms = net(wm, wl)
-            loss = terms["loss"].mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-            opt.step()
-            sums += torch.stack([terms[k].detach().sum() for k in ("loss", "one_step_se", "one_step_nll", "open_loop_se")]).double()
-        bar.close()
-        tr = (dist.all_sum(sums) / (len(seq) * dist.world)).tolist()
-        training.check_finite(tr[0], epoch, run_dir)
-        if not dist.main:
-            continue
-        row = {"epoch": epoch, "train_loss": tr[0], "train_one_step_se": tr[1], "train_one_step_nll": tr[2],
-               "train_open_loop_se": tr[3]}
-        if val is not None:
-            v = evaluate_windows(model, val[0], val[1], cfg)
-            training.check_finite(v["loss"], epoch, run_dir, "validation loss")
-            row.update({f"val_{k}": x for k, x in v.items()})
-        row["seconds"] = time.perf_counter() - t0
-        score = -row.get("val_loss", row["train_loss"])
-        best = training.finish_epoch(run_dir, "dynamics", plain, model, opt, epoch, row, score, best, log,
-                                     {"data": {"latents": str(cfg.data.latents), "n_train": N * dist.world, "length": T}})
-        if verbose:
-            msg = f"epoch {epoch}: train loss {tr[0]:.4f}, open-loop squared error {tr[3]:.4f}"
-            if val is not None:
-                msg += f"; val loss {row['val_loss']:.3f}, open-loop squared error {row['val_open_loop_se']:.4f}"
-            tqdm.write(msg + f" ({row['seconds']:.1f} s)")
-    distributed.finish(model, dist, run_dir, cfg.train.batch_size)
+        for s in range(0, len(seq), B):
+            yield gather_windows(mu, seq[s : s + B], start[s : s + B], L), gather_windows(lv, seq[s : s + B], start[s : s + B], L)
+
+    def message(r: dict) -> str:
+        msg = f"train loss {r['train_loss']:.4f}, open-loop squared error {r['train_open_loop_se']:.4f}"
+        if "val_loss" in r:
+            msg += f"; val loss {r['val_loss']:.3f}, open-loop squared error {r['val_open_loop_se']:.4f}"
+        return msg
+
+    tracker = Tracker(run_dir, cfg.tensorboard and dist.main) if dist.main else None
+    fit = Fit(
+        kind="dynamics", run_dir=run_dir, plain=plain, model=model, optimizer=opt, epochs=cfg.epochs, terms=TERMS,
+        step=lambda batch, epoch: net(*batch), batches=batches, n_batches=-(-n_windows // B),
+        n_examples=n_windows * dist.world, score=lambda r: -r.get("val_loss", r["train_loss"]),
+        validate=(lambda epoch: evaluate_windows(model, val[0], val[1], cfg)) if val is not None else None,
+        grad_clip=cfg.grad_clip, schedule=cfg.lr_schedule, patience=cfg.patience if val is not None else 0,
+        extra={"data": {"latents": str(cfg.latents), "n_train": N * dist.world, "length": T, "latent_dim": latent_dim,
+                        "vae_sha256": vae_sha256, "val_split": cfg.val_split}},
+        message=message,
+    )
+    try:
+        row = run_epochs(fit, dist, device, progress, verbose, resume, RESUME_MAY_CHANGE, tracker)
+    finally:
+        if tracker is not None:
+            tracker.close()
+    distributed.finish(model, dist, run_dir, cfg.batch_size)
     return row
 
 
@@ -261,9 +202,11 @@ def load_dynamics(run_dir: str | Path, which: str = "best", device="cpu"):
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise LatentdynError(f"run folder {run_dir} does not exist; train one with `latentdyn train dynamics`")
-    ck = training.load_checkpoint(run_dir / f"{which}.pt", "dynamics")
-    cfg = from_dict(DynamicsRunConfig, ck["config"])
-    model = LatentGRU(cfg.model)
+    from latentdyn.engine.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(run_dir / f"{which}.pt", "dynamics")
+    cfg = from_dict(TrainDynamicsConfig, ck["config"])
+    model = LatentGRU(cfg, int(ck["data"]["latent_dim"]))
     try:
         model.load_state_dict(ck["model"])
     except RuntimeError as e:

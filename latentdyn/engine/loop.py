@@ -1,153 +1,155 @@
-"""What every trainer shares: run folders, checkpoints, metrics, resume and NaN guards.
+"""The one epoch loop of every trainer, with checkpoints, resume, tracking and NaN guards.
 
-A run folder holds ``config.toml`` (the resolved configuration), ``metrics.jsonl`` (one JSON
-object per epoch), ``last.pt`` (written every epoch) and ``best.pt`` (best validation score).
-Checkpoints are written atomically and carry their own provenance: a format name and version,
-the kind of model, the full config, model and optimizer states, the epoch and the best score.
-They are read with ``torch.load(..., weights_only=True)``, so a crafted file cannot run code.
-Randomness inside an epoch is derived from (seed, epoch), so resuming after epoch k replays
-epochs k+1... exactly as an uninterrupted run would.
+A trainer (``latentdyn.vae.train``, ``latentdyn.dynamics.train``) builds its model, data and
+loss, and hands them to :func:`run_epochs` as a :class:`Fit`: the loop draws the batches of
+each epoch, steps the optimizer, sums the per-example terms (all-reduced over torchrun
+processes), validates on the validation split (rank 0), logs the row to ``metrics.jsonl`` and
+TensorBoard, writes ``best.pt`` then ``last.pt`` and stops early when the validation score has
+not improved for ``patience`` epochs. Randomness inside an epoch is derived from (seed, epoch),
+so resuming after epoch k replays epochs k+1... exactly as an uninterrupted run would.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
-import numpy as np
-
-from latentdyn.core.config import dumps_toml
 from latentdyn.core.errors import LatentdynError
-from latentdyn.core.fileio import atomic_path
+from latentdyn.engine.checkpoint import (
+    MetricsLog, load_checkpoint, prepare_run_dir, remove_stray_temporaries, save_checkpoint, write_config,
+)
 
-CHECKPOINT_FORMAT = "latentdyn-checkpoint"
-CHECKPOINT_VERSION = 1
-
-
-def epoch_seed(seed: int, epoch: int, stream: int) -> int:
-    """A well-mixed 63-bit seed for (seed, epoch, stream): the randomness of one epoch."""
-    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1, np.uint64)[0]) & (2**63 - 1)
+SCHEDULES = ("constant", "cosine", "plateau")
 
 
-def torch_generator(seed: int, device) -> "torch.Generator":  # noqa: F821
-    import torch
+@dataclass
+class Fit:
+    """What a trainer hands the epoch loop.
 
-    dev = device if isinstance(device, torch.device) else torch.device(device)
-    g = torch.Generator(device=dev if dev.type in ("cuda",) else "cpu")
-    g.manual_seed(seed)
-    return g
-
-
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Atomically write a checkpoint (a dict of tensors, numbers, strings, lists, dicts)."""
-    import torch
-
-    payload = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, **payload}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
-def load_checkpoint(path: str | Path, kind: str | None = None, map_location="cpu") -> dict[str, Any]:
-    """Read a checkpoint safely; refuse other formats, kinds, and anything that is not plain data."""
-    import pickle
-
-    import torch
-
-    path = Path(path)
-    if not path.exists():
-        raise LatentdynError(f"checkpoint {path} does not exist")
-    try:
-        ck = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
-        raise LatentdynError(f"{path} was refused: it holds more than plain tensors and data ({first[:160]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise LatentdynError(f"{path} is not a readable checkpoint (corrupt or truncated: {str(e).splitlines()[0][:120]})") from None
-    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        raise LatentdynError(f"{path} is not a latentdyn checkpoint")
-    if int(ck.get("format_version", 0)) > CHECKPOINT_VERSION:
-        raise LatentdynError(f"{path} has checkpoint version {ck.get('format_version')}; upgrade latentdyn to read it")
-    if kind is not None and ck.get("kind") != kind:
-        raise LatentdynError(f"{path} is a {ck.get('kind')!r} checkpoint, not a {kind!r} one; give the right run folder")
-    return ck
-
-
-class MetricsLog:
-    """``metrics.jsonl``: one JSON object per epoch, appended and flushed to disk."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def read(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-
-    def truncate(self, last_epoch: int) -> None:
-        """Keep only epochs <= last_epoch (a crash may have logged an epoch whose checkpoint was lost)."""
-        rows = [r for r in self.read() if r.get("epoch", 0) <= last_epoch]
-        with atomic_path(self.path) as tmp:
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-    def append(self, row: dict) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-
-def config_diff(old: dict, new: dict, ignore: set[str], prefix: str = "") -> list[str]:
-    """Keys whose values differ between two plain nested configs (``ignore``: dotted keys)."""
-    out = []
-    for k in sorted(set(old) | set(new)):
-        key = f"{prefix}{k}"
-        if key in ignore:
-            continue
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += config_diff(a, b, ignore, key + ".")
-        elif a != b:
-            out.append(f"{key}: {a!r} -> {b!r}")
-    return out
-
-
-def prepare_run_dir(run_dir: Path, config: dict, kind: str, resume: bool, ignore: set[str]) -> dict | None:
-    """Create or check a run folder; return the checkpoint to resume from (or None).
-
-    A new run refuses a folder that already holds a run (so nothing is overwritten); a resumed
-    run refuses a folder of another kind of model or with a different config (``ignore`` lists
-    the keys that may change on resume, such as the number of epochs).
+    ``step(batch, epoch)`` returns a dict of per-example terms (B,) whose first entry in
+    ``terms`` is the loss; ``batches(epoch)`` yields the batches of an epoch (``n_batches`` of
+    them, ``n_examples`` examples over all ranks); ``validate(epoch)`` (rank 0) returns the
+    validation metrics; ``score(row)`` the number to maximise (read from ``val_*`` when there is
+    a validation split). ``on_epoch(epoch, row)`` runs after the checkpoints (rank 0).
     """
-    last = run_dir / "last.pt"
-    if resume:
-        if not last.exists():
-            raise LatentdynError(f"--resume: {run_dir} has no last.pt to resume from; start a new run without --resume")
-        ck = load_checkpoint(last, kind)
-        diff = config_diff(ck["config"], config, ignore)
-        if diff:
-            raise LatentdynError(f"--resume: the config differs from the run's ({'; '.join(diff[:3])}); resume with the same settings or use a new --out")
-        return ck
-    if run_dir.exists() and any(run_dir.glob("*.pt")):
-        other = load_checkpoint(last, None) if last.exists() else None
-        what = f"a {other.get('kind')} run" if other else "a run"
-        raise LatentdynError(f"{run_dir} already holds {what}; pass --resume to continue it or choose a new --out")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise LatentdynError(f"--out {run_dir} is a file; give a folder")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise LatentdynError(f"cannot create run folder {run_dir}: {e.strerror}") from None
-    if not os.access(run_dir, os.W_OK):
-        raise LatentdynError(f"run folder {run_dir} is not writable")
+
+    kind: str
+    run_dir: Path
+    plain: dict
+    model: Any
+    optimizer: Any
+    epochs: int
+    terms: tuple[str, ...]
+    step: Callable[[Any, int], dict]
+    batches: Callable[[int], Iterable]
+    n_batches: int
+    n_examples: int
+    score: Callable[[dict], float]
+    validate: Callable[[int], dict] | None = None
+    grad_clip: float | None = None
+    schedule: str = "constant"
+    patience: int = 0
+    extra: dict = field(default_factory=dict)
+    on_epoch: Callable[[int, dict], None] | None = None
+    message: Callable[[dict], str] | None = None
+
+
+def make_scheduler(optimizer, schedule: str, epochs: int):
+    """The learning-rate schedule: constant, cosine to 0 over the epochs (Loshchilov and Hutter
+    2017, without restarts), or halving when the validation score stops improving (plateau)."""
+    import torch
+
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    if schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=3)
+    if schedule != "constant":
+        raise LatentdynError(f"lr_schedule {schedule!r}: use one of {', '.join(SCHEDULES)}")
     return None
 
 
-def write_config(run_dir: Path, config: dict) -> None:
-    with atomic_path(run_dir / "config.toml") as tmp:
-        tmp.write_text(dumps_toml(config))
+def run_epochs(fit: Fit, dist, device, progress: bool | None = None, verbose: bool = True, resume: bool = False,
+               ignore: set[str] = frozenset(), tracker=None) -> dict:
+    """Train ``fit`` from its run folder's state (new, or resumed from ``last.pt``); returns the last row."""
+    import torch
+    from tqdm.auto import tqdm
+
+    scheduler = make_scheduler(fit.optimizer, fit.schedule, fit.epochs)
+    first, best, log, since_best = start(fit.run_dir, fit.plain, fit.kind, resume, ignore, fit.model, fit.optimizer,
+                                         dist, scheduler)
+    row: dict = {}
+    for epoch in range(first, fit.epochs + 1):
+        if fit.patience and since_best >= fit.patience:
+            break  # early stopping on the validation score
+        t0 = time.perf_counter()
+        fit.model.train()
+        sums = torch.zeros(len(fit.terms), device=device, dtype=torch.float64)
+        bar = tqdm(fit.batches(epoch), total=fit.n_batches, desc=f"epoch {epoch}/{fit.epochs}", unit="batch", leave=False,
+                   disable=not dist.main or (None if progress is None else not progress))
+        for k, batch in enumerate(bar):
+            terms = fit.step(batch, epoch)
+            loss = terms[fit.terms[0]].mean()
+            fit.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if fit.grad_clip:
+                torch.nn.utils.clip_grad_norm_(fit.model.parameters(), fit.grad_clip)
+            fit.optimizer.step()
+            sums += torch.stack([terms[t].detach().sum() for t in fit.terms]).double()
+            if k % 50 == 49 and dist.main and not bar.disable:  # a host sync now and then for the bar, never every step
+                bar.set_postfix(loss=f"{sums[0].item() / max(1, (k + 1) * len(terms[fit.terms[0]])):.3f}")
+        bar.close()
+        tr = (dist.all_sum(sums) / fit.n_examples).tolist()
+        check_finite(tr[0], epoch, fit.run_dir)
+        if not dist.main:  # rank 0 validates; every rank takes its score, so schedules and stops agree
+            score = _shared_score(dist, 0.0, device)
+            since_best = 0 if score > best else since_best + 1
+            best = max(best, score)
+            _step_schedule(scheduler, score)
+            continue
+        row = {"epoch": epoch, **{f"train_{t}": v for t, v in zip(fit.terms, tr)},
+               "lr": fit.optimizer.param_groups[0]["lr"]}
+        if fit.validate is not None:
+            val = fit.validate(epoch)
+            check_finite(val[next(iter(val))], epoch, fit.run_dir, "validation score")
+            row.update({f"val_{k}": v for k, v in val.items()})
+        row["seconds"] = time.perf_counter() - t0
+        score = _shared_score(dist, fit.score(row), device)
+        improved = score > best
+        since_best = 0 if improved else since_best + 1
+        _step_schedule(scheduler, score)
+        best = finish_epoch(fit, epoch, row, score, best, log, scheduler, since_best)
+        if tracker is not None:
+            tracker.row(row, epoch)
+        if fit.on_epoch is not None:
+            fit.on_epoch(epoch, row)
+        if verbose:
+            tqdm.write(f"epoch {epoch}: " + (fit.message(row) if fit.message else f"loss {tr[0]:.4f}")
+                       + (" (best)" if improved else "") + f" ({row['seconds']:.1f} s)")
+    return row
+
+
+def _shared_score(dist, score: float, device) -> float:
+    """Rank 0's score on every rank (the others pass 0)."""
+    if not dist.active:
+        return score
+    import torch
+
+    return float(dist.all_sum(torch.tensor([score], device=device, dtype=torch.float64))[0])
+
+
+def _step_schedule(scheduler, score: float | None) -> None:
+    import torch
+
+    if scheduler is None:
+        return
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        if score is not None:
+            scheduler.step(score)
+    else:
+        scheduler.step()
 
 
 def check_finite(value: float, epoch: int, run_dir: Path, what: str = "loss") -> None:
@@ -159,55 +161,66 @@ def check_finite(value: float, epoch: int, run_dir: Path, what: str = "loss") ->
 
 
 def start(run_dir: Path, plain: dict, kind: str, resume: bool, ignore: set[str], model, optimizer,
-          dist=None) -> tuple[int, float, MetricsLog]:
+          dist=None, scheduler=None) -> tuple[int, float, MetricsLog, int]:
     """Prepare the run folder and restore a checkpoint when resuming.
 
-    Returns (first epoch to run, best score so far, the metrics log). Under torchrun (``dist``
+    Returns (first epoch to run, best score so far, the metrics log, epochs since the best).
+    Under torchrun (``dist``
     active) rank 0 prepares and checks the folder and hands its answer, or its error, to every
     rank; the other ranks then load the same ``last.pt``.
     """
     if dist is None or not dist.active:
-        return _start(run_dir, plain, kind, resume, ignore, model, optimizer)
-    first, best, log = dist.on_main(lambda: _start(run_dir, plain, kind, resume, ignore, model, optimizer))
+        return _start(run_dir, plain, kind, resume, ignore, model, optimizer, scheduler)
+    first, best, log, since = dist.on_main(lambda: _start(run_dir, plain, kind, resume, ignore, model, optimizer, scheduler))
     if not dist.main and first > 1:
         ck = load_checkpoint(run_dir / "last.pt", kind, map_location=next(model.parameters()).device)
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-    return first, best, log
+        _restore(ck, model, optimizer, scheduler)
+    return first, best, log, since
 
 
-def _start(run_dir: Path, plain: dict, kind: str, resume: bool, ignore: set[str], model, optimizer) -> tuple[int, float, MetricsLog]:
+def _restore(ck: dict, model, optimizer, scheduler) -> None:
+    model.load_state_dict(ck["model"])
+    optimizer.load_state_dict(ck["optimizer"])
+    if scheduler is not None and ck.get("scheduler"):
+        scheduler.load_state_dict(ck["scheduler"])
+
+
+def _start(run_dir: Path, plain: dict, kind: str, resume: bool, ignore: set[str], model, optimizer,
+           scheduler=None) -> tuple[int, float, MetricsLog, int]:
     import torch
 
     ck = prepare_run_dir(run_dir, plain, kind, resume, ignore)
+    remove_stray_temporaries(run_dir)
     write_config(run_dir, plain)
     log = MetricsLog(run_dir / "metrics.jsonl")
     if ck is None:
         if log.path.exists():
             log.path.unlink()
-        return 1, -float("inf"), log
-    model.load_state_dict(ck["model"])
-    optimizer.load_state_dict(ck["optimizer"])
+        return 1, -float("inf"), log, 0
+    _restore(ck, model, optimizer, scheduler)
     torch.set_rng_state(ck["rng"]["torch"])
     log.truncate(ck["epoch"])
-    return ck["epoch"] + 1, float(ck["best_score"]), log
+    return ck["epoch"] + 1, float(ck["best_score"]), log, int(ck.get("since_best", 0))
 
 
-def finish_epoch(run_dir: Path, kind: str, plain: dict, model, optimizer, epoch: int, row: dict, score: float,
-                 best: float, log: MetricsLog, extra: dict | None = None) -> float:
-    """Log the epoch, write last.pt (and best.pt when ``score`` beats ``best``); returns the new best.
+def finish_epoch(fit: Fit, epoch: int, row: dict, score: float, best: float, log: MetricsLog, scheduler=None,
+                 since_best: int = 0) -> float:
+    """Log the epoch, write best.pt (when ``score`` beats ``best``) and then last.pt; returns the new best.
 
-    The metrics row is written before the checkpoint: a crash in between leaves a row that the
-    next ``--resume`` drops (``MetricsLog.truncate``), never a checkpoint without its row.
+    The order makes every crash window safe: the metrics row comes first (a row without its
+    checkpoint is dropped on ``--resume`` by ``MetricsLog.truncate``), then best.pt, then last.pt;
+    a crash between the two checkpoints leaves last.pt one epoch behind, and resuming replays that
+    epoch exactly (randomness is per (seed, epoch)), writing the same best.pt again.
     """
     import torch
 
     log.append(row)
     payload = {
-        "kind": kind, "config": plain, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "epoch": epoch, "best_score": max(best, score), "rng": {"torch": torch.get_rng_state()}, **(extra or {}),
+        "kind": fit.kind, "config": fit.plain, "model": fit.model.state_dict(), "optimizer": fit.optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else {}, "epoch": epoch,
+        "best_score": max(best, score), "since_best": since_best, "rng": {"torch": torch.get_rng_state()}, **fit.extra,
     }
-    save_checkpoint(run_dir / "last.pt", payload)
     if score > best:
-        save_checkpoint(run_dir / "best.pt", payload)
+        save_checkpoint(fit.run_dir / "best.pt", payload)
+    save_checkpoint(fit.run_dir / "last.pt", payload)
     return max(best, score)

@@ -84,8 +84,8 @@ def interpolate(vae_run, source: str | None, out: str | Path, pairs: int = 8, cl
         raise LatentdynError("--pairs must be at least 1 and --steps at least 2")
     dev = pick_device(device)
     vae, cfg, _ = load_vae(vae_run, "best", dev)
-    source = str(source or cfg.data.source)
-    mu, labels, names, _ = encode_source(vae, cfg, source, split, data_dir or cfg.data.data_dir, dev, limit)
+    source = str(source or cfg.data)
+    mu, labels, names, _ = encode_source(vae, cfg, source, split, data_dir or cfg.data_dir, dev, limit)
     if classes and not names:
         raise LatentdynError("--classes needs a dataset with class names, not a scene file")
     idx = pick_pairs(labels, len(mu), pairs, parse_classes(classes, names), seed)

@@ -23,6 +23,7 @@ def encode_source(vae, cfg, source: str, split: str | None, data_dir, device, li
     """Means (N, d), colour values and their names for a dataset split or a scene file's split."""
     from latentdyn import datasets
     from latentdyn.vae.encode import encode_frames
+    from latentdyn.vae.train import model_hwc
 
     if datasets.is_scene_source(source):
         from latentdyn.scenes.file import open_scenes
@@ -39,16 +40,16 @@ def encode_source(vae, cfg, source: str, split: str | None, data_dir, device, li
             factors = {"ball x (px)": st[:, 0], "ball y (px)": st[:, 1], "speed (px/frame)": np.hypot(st[:, 2], st[:, 3])}
         labels, names = None, []
     else:
-        data = datasets.load(source, split or "test", data_dir)
+        data = datasets.load_source(source, split or "test", data_dir, val_size=cfg.val_size)
         images, labels, names, factors = data.images, data.labels, data.class_names, {}
     if limit:
         images = images[:limit]
         labels = labels[:limit] if labels is not None else None
         factors = {k: v[:limit] for k, v in factors.items()}
-    want = (cfg.model.height, cfg.model.width_px, cfg.model.channels)
+    want = model_hwc(vae)
     if tuple(images.shape[1:]) != want:
         raise LatentdynError(f"{source} has images {tuple(images.shape[1:])} but the VAE takes {want}")
-    mu, _ = encode_frames(vae, images, device, binarize=cfg.data.binarize)
+    mu, _ = encode_frames(vae, images, device, binarize=cfg.binarize)
     return mu, labels, names, factors
 
 
@@ -102,8 +103,8 @@ def latent_map(vae_run, source: str | None, out: str | Path, split: str = "test"
     plt = _plt()
     dev = pick_device(device)
     vae, cfg, _ = load_vae(vae_run, "best", dev)
-    source = str(source or cfg.data.source)
-    mu, labels, names, factors = encode_source(vae, cfg, source, split, data_dir or cfg.data.data_dir, dev, limit)
+    source = str(source or cfg.data)
+    mu, labels, names, factors = encode_source(vae, cfg, source, split, data_dir or cfg.data_dir, dev, limit)
     if len(mu) == 0:
         raise LatentdynError(f"the {split!r} split of {source} is empty")
     out = Path(out)

@@ -15,7 +15,6 @@ import multiprocessing as mp
 import math
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,10 @@ from latentdyn.scenes import physics
 from latentdyn.core.config import apply_overrides, find_toml, from_dict, load_toml, to_dict
 from latentdyn.core.errors import LatentdynError
 from latentdyn.core.fileio import atomic_path, check_writable_dir
+from latentdyn.core.resources import scene_folders
 from latentdyn.scenes.render import PROFILE_POWER, Renderer
 from latentdyn.scenes.file import SceneWriter, deflate
 
-SCENES_DIR = Path(__file__).resolve().parents[2] / "scenes"  # the repository's scenes/
 
 
 @dataclass
@@ -174,14 +173,16 @@ class SceneConfig:
         return Renderer(r.height, r.width, light * self.scale, gains, r.profile)
 
 
-def find_scene(name_or_path: str | Path) -> Path:
-    """Resolve a scene argument: a TOML path, or a name in ./scenes/ or the repository's scenes/."""
-    return find_toml(name_or_path, (Path.cwd() / "scenes", SCENES_DIR), "scene")
+def find_scene(name_or_path: str | Path, scenes_dir: str | Path | None = None) -> Path:
+    """Resolve a scene argument: a TOML path, or a NAME looked up in ``scenes_dir``, ./scenes/ and
+    the scenes shipped with latentdyn (``latentdyn.core.resources``)."""
+    return find_toml(name_or_path, scene_folders(scenes_dir), "scene")
 
 
-def load_scene(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SceneConfig:
+def load_scene(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+               scenes_dir: str | Path | None = None) -> SceneConfig:
     """Read a scene definition, apply ``--set`` overrides and validate it."""
-    data = load_toml(find_scene(name_or_path))
+    data = load_toml(find_scene(name_or_path, scenes_dir))
     return from_dict(SceneConfig, apply_overrides(data, overrides))
 
 
@@ -287,8 +288,9 @@ def _executor(workers: int, config: SceneConfig, seed: int) -> cf.Executor:
     """Worker processes (numpy's small calls hold the GIL, so threads would not scale)."""
     if workers == 1:
         return _Inline(config, seed)
-    # fork is fast and safe here: the pool is started before any thread or HDF5 file exists
-    ctx = mp.get_context("fork") if sys.platform.startswith("linux") else mp.get_context()
+    # forkserver (spawn where there is none): forking a process that has imported torch (whose
+    # OpenMP and CUDA state do not survive a fork) is a known source of hangs
+    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
     return cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(config, seed))
 
 
@@ -301,6 +303,7 @@ def generate(
     workers: int | None = None,
     block_frames: int = 131072,
     progress: bool | None = None,
+    run_config: dict | None = None,
 ) -> Path:
     """Write ``n_sequences`` sequences of ``config`` to the scene file ``out`` (atomically).
 
@@ -323,6 +326,8 @@ def generate(
     per_block = max(1, min(block_frames // T, math.ceil(n_sequences / (4 * workers))))
     states_chunk = max(1, min(n_sequences, 65536 // T))  # fixed: the file must not depend on blocks
     attrs = {"scene": to_dict(config), "seed": int(seed), "generator": f"latentdyn {__version__}"}
+    if run_config is not None:
+        attrs["config"] = run_config  # the generate stage's settings: `latentdyn generate --config FILE` reruns it
     starts = iter(range(0, n_sequences, per_block))
     pending: collections.deque = collections.deque()
 

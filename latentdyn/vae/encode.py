@@ -33,7 +33,7 @@ def encode_frames(model, frames_u8: np.ndarray, device, batch: int = 1024, binar
     """Posterior means and log-variances (N, d) of uint8 frames (N, H, W, C), batched on the device."""
     import torch
 
-    from latentdyn.vae.train import batch_floats, to_device_uint8
+    from latentdyn.vae.data import batch_floats, to_device_uint8
 
     mus, lvs = [], []
     with torch.no_grad():
@@ -43,32 +43,32 @@ def encode_frames(model, frames_u8: np.ndarray, device, batch: int = 1024, binar
             mus.append(mu.float())
             lvs.append(logvar.float())
     if not mus:
-        d = model.cfg.latent_dim
+        d = model.latent_dim
         return np.zeros((0, d), np.float32), np.zeros((0, d), np.float32)
     return torch.cat(mus).cpu().numpy(), torch.cat(lvs).cpu().numpy()  # one host copy per call
 
 
 def encode(vae_run: str | Path, source: str | Path, out: str | Path, split: str | None = None,
            device: str = "auto", data_dir: str | None = None, block_frames: int = 8192,
-           progress: bool | None = None) -> Path:
+           progress: bool | None = None, config: dict | None = None) -> Path:
     """Encode a scene file (all sequences, splits copied) or a dataset split into a latents file."""
     from tqdm.auto import tqdm
 
     from latentdyn import datasets
     from latentdyn.engine.devices import pick_device
     from latentdyn.scenes.file import open_scenes
-    from latentdyn.vae.train import load_vae
+    from latentdyn.vae.train import load_vae, model_hwc
 
     dev = pick_device(device)
     model, cfg, ck = load_vae(vae_run, "best", dev)
     ck_path = Path(vae_run) / "best.pt"
-    want = (cfg.model.height, cfg.model.width_px, cfg.model.channels)
+    want = model_hwc(model)
     out = check_writable_dir(out)
-    d = cfg.model.latent_dim
+    d = model.latent_dim
     attrs = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "latent_dim": d,
         "vae_run": str(Path(vae_run).resolve()), "vae_checkpoint": "best.pt", "vae_sha256": sha256_file(ck_path),
-        "vae_config": json.dumps(ck["config"]), "source": str(Path(source).resolve()) if Path(source).exists() else str(source),
+        "vae_config": json.dumps(ck["config"]), "config": json.dumps(config or {}), "source": str(Path(source).resolve()) if Path(source).exists() else str(source),
     }
     if datasets.is_scene_source(source):
         with open_scenes(source) as sf, atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
@@ -90,7 +90,7 @@ def encode(vae_run: str | Path, source: str | Path, out: str | Path, split: str 
                 for s in range(0, N, per):
                     fr = sf.read_frames(slice(s, min(N, s + per)))  # (k, T, H, W[, C])
                     k = len(fr)
-                    mu, lv = encode_frames(model, fr.reshape(k * T, *shape), dev, binarize=cfg.data.binarize)
+                    mu, lv = encode_frames(model, fr.reshape(k * T, *shape), dev, binarize=cfg.binarize)
                     mu_ds[s : s + k] = mu.reshape(k, T, d)
                     lv_ds[s : s + k] = lv.reshape(k, T, d)
                     if st is not None and st.size * 4 >= 2**30:
@@ -100,10 +100,10 @@ def encode(vae_run: str | Path, source: str | Path, out: str | Path, split: str 
             for name, idx in sf.splits.items():
                 g.create_dataset(name, data=idx)
         return out
-    data = datasets.load(str(source), split or "test", data_dir)
+    data = datasets.load_source(str(source), split or "test", data_dir or cfg.data_dir, val_size=cfg.val_size)
     if tuple(data.shape) != want:
         raise LatentdynError(f"{source} has images {tuple(data.shape)} but the VAE in {vae_run} takes {want}; encode matching data")
-    mu, lv = encode_frames(model, data.images, dev, binarize=cfg.data.binarize)
+    mu, lv = encode_frames(model, data.images, dev, binarize=cfg.binarize)
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
         f.attrs.update(attrs)
         f.attrs.update({"kind": "images", "source_format": "dataset", "source_splits": json.dumps([data.split]),

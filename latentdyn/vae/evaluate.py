@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from latentdyn.engine import loop as training
 from latentdyn.core.errors import LatentdynError
 from latentdyn.core.fileio import atomic_path
 
@@ -30,7 +29,7 @@ def active_units(mu: np.ndarray, threshold: float = ACTIVE_THRESHOLD) -> tuple[i
 def evaluate_run(
     run_dir: str | Path, source: str | None = None, split: str = "test", iw_samples: int = 64,
     data_dir: str | None = None, device: str = "auto", limit: int = 0, batch: int = 500, which: str = "best",
-    progress: bool | None = None, out: str | Path | None = None,
+    progress: bool | None = None, out: str | Path | None = None, config: dict | None = None,
 ) -> dict:
     """Evaluate a run's checkpoint on a split; writes the JSON to ``out`` (default: the run
     folder's ``eval_<split>.json``)."""
@@ -38,27 +37,29 @@ def evaluate_run(
     from tqdm.auto import tqdm
 
     from latentdyn.engine.devices import pick_device
-    from latentdyn.vae.train import batch_floats, load_vae, open_frames
+    from latentdyn.core.rng import epoch_seed, torch_generator
+    from latentdyn.vae.data import batch_floats, open_frames
+    from latentdyn.vae.train import load_vae, model_hwc
 
     if iw_samples < 0:
         raise LatentdynError(f"--iw-samples {iw_samples}: must be 0 (skip) or more")
     dev = pick_device(device)
     model, cfg, ck = load_vae(run_dir, which, dev)
-    source = str(source or cfg.data.source)
-    cfg.data.source, cfg.data.data_dir = source, data_dir or cfg.data.data_dir
+    source = str(source or cfg.data)
+    cfg.data, cfg.data_dir = source, data_dir or cfg.data_dir
     frames, shape = open_frames(cfg, split, dev, limit)
-    want = (cfg.model.height, cfg.model.width_px, cfg.model.channels)
+    want = model_hwc(model)
     if tuple(shape) != want:
         raise LatentdynError(f"{source} has images {tuple(shape)} but the model in {run_dir} takes {want}; evaluate on matching data")
     if len(frames) == 0:
         raise LatentdynError(f"the {split!r} split of {source} is empty")
-    g = training.torch_generator(training.epoch_seed(cfg.train.seed, 0, 31), dev)
-    g_bin = training.torch_generator(training.epoch_seed(cfg.train.seed, 0, 13), dev)
+    g = torch_generator(epoch_seed(cfg.seed, 0, 31), dev)
+    g_bin = torch_generator(epoch_seed(cfg.seed, 0, 13), dev)
     elbo, rec, kl, iw, mus, kl_dims = [], [], [], [], [], []
     with torch.no_grad():
         for x_u8 in tqdm(frames.batches(batch), total=-(-len(frames) // batch), desc="evaluate", unit="batch",
                          disable=None if progress is None else not progress):
-            xb = batch_floats(x_u8, cfg.data.binarize, g_bin)
+            xb = batch_floats(x_u8, cfg.binarize, g_bin)
             t = model(xb, generator=g)
             mu, logvar = model.encode(xb)
             elbo.append(t["elbo"]), rec.append(t["rec"]), kl.append(t["kl"])
@@ -70,12 +71,14 @@ def evaluate_run(
     n_active, var = active_units(mu)
     result = {
         "run": str(run_dir), "checkpoint": which, "epoch": ck["epoch"], "data": str(source), "split": split,
-        "n": len(frames), "binarize": cfg.data.binarize, "likelihood": cfg.model.likelihood,
+        "n": len(frames), "binarize": cfg.binarize, "likelihood": cfg.likelihood,
         "elbo": float(cat(elbo).mean()), "rec": float(cat(rec).mean()), "kl": float(cat(kl).mean()),
         "iw_samples": iw_samples, "log_px_iw": float(cat(iw).mean()) if iw_samples else None,
-        "active_units": n_active, "latent_dim": cfg.model.latent_dim,
+        "active_units": n_active, "latent_dim": model.latent_dim,
         "posterior_mean_variance": var.tolist(), "kl_per_dim": cat(kl_dims).mean(0).tolist(),
     }
+    if config is not None:
+        result["config"] = config  # `latentdyn evaluate --config FILE.json` reruns it
     with atomic_path(out if out is not None else Path(run_dir) / f"eval_{split}.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -10,7 +10,7 @@ Welling 2014, Appendix B). The reported ELBO always uses beta = 1. ``log_px_iw``
 importance-weighted bound of Burda et al. (2016, Eq. 8), which tightens towards log p(x) as the
 number of samples K grows.
 
-Architectures (``VAEConfig.arch``):
+Architectures (``TrainVAEConfig.arch``):
 
 - ``tutorial``: the convolutional VAE of the TensorFlow CVAE tutorial, layer for layer: two
   stride-2 3x3 convolutions (32, 64 filters, valid padding, ReLU), a dense layer to 2d outputs;
@@ -26,8 +26,6 @@ Other input sizes: decoders produce 4 * ceil(H / 4) pixels and are cropped to H 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -39,36 +37,14 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 LOG_2PI = math.log(2 * math.pi)
 
 
-@dataclass
-class VAEConfig:
-    arch: str = "resnet"  # "tutorial" (TF CVAE tutorial, exact), "mlp" (2 dense layers each side), "resnet" (ours)
-    latent_dim: int = 2  # 2 gives latent maps one can plot directly
-    beta: float = 1.0  # KL weight (Higgins et al. 2017); 1 is the plain VAE
-    likelihood: str = "bernoulli"  # "bernoulli": binary or grey images; "gaussian": colour images
-    sigma: float | None = None  # Gaussian only: fixed std in [0, 1] pixel units; None learns one per channel
-    width: int = 32  # resnet only: channels of the first stage (doubled at the second)
-    channels: int = 1  # input shape (C, H, W); set from the data
-    height: int = 28
-    width_px: int = 28
-
-    def validate(self) -> None:
-        if self.arch not in ARCHS:
-            raise LatentdynError(f"--arch {self.arch!r}: use one of {', '.join(ARCHS)}")
-        if self.likelihood not in LIKELIHOODS:
-            raise LatentdynError(f"likelihood {self.likelihood!r}: use bernoulli or gaussian")
-        if not 1 <= self.latent_dim <= 1024:
-            raise LatentdynError(f"--latent-dim {self.latent_dim}: must be 1..1024")
-        if not self.beta >= 0:
-            raise LatentdynError(f"--beta {self.beta}: must be non-negative")
-        if self.sigma is not None and not 0 < self.sigma:
-            raise LatentdynError(f"sigma {self.sigma}: must be positive")
-        if self.width < 4:
-            raise LatentdynError(f"width {self.width}: must be at least 4")
-        small = {"tutorial": 7, "resnet": 4, "mlp": 1}[self.arch]
-        if min(self.height, self.width_px) < small:
-            raise LatentdynError(
-                f"input {self.height}x{self.width_px} is too small for --arch {self.arch} (needs at least {small}x{small})"
-            )
+def check_input(cfg, shape: tuple[int, int, int]) -> None:
+    """Refuse an input (C, H, W) too small for ``cfg.arch``, or a likelihood not resolved from "auto"."""
+    C, H, W = shape
+    if cfg.likelihood not in LIKELIHOODS:
+        raise LatentdynError(f"likelihood {cfg.likelihood!r}: use one of {', '.join(LIKELIHOODS)}")
+    small = {"tutorial": 7, "resnet": 4, "mlp": 1}[cfg.arch]
+    if min(H, W) < small:
+        raise LatentdynError(f"input {H}x{W} is too small for --arch {cfg.arch} (needs at least {small}x{small})")
 
 
 def _crop(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -91,9 +67,9 @@ class ResBlock(nn.Module):
         return x + self.body(x)
 
 
-def build(cfg: VAEConfig) -> tuple[nn.Module, nn.Module]:
-    """Encoder (x -> 2d) and decoder (z -> output map of the input's shape)."""
-    C, H, W, d = cfg.channels, cfg.height, cfg.width_px, cfg.latent_dim
+def build(cfg, shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
+    """Encoder (x -> 2d) and decoder (z -> output map of the input's shape (C, H, W))."""
+    (C, H, W), d = shape, cfg.latent_dim
     h4, w4 = math.ceil(H / 4), math.ceil(W / 4)
     if cfg.arch == "tutorial":
         enc_conv = nn.Sequential(nn.Conv2d(C, 32, 3, 2), nn.ReLU(), nn.Conv2d(32, 64, 3, 2), nn.ReLU(), nn.Flatten())
@@ -132,14 +108,18 @@ def build(cfg: VAEConfig) -> tuple[nn.Module, nn.Module]:
 class BetaVAE(nn.Module):
     """q(z|x) = N(mu(x), diag exp(logvar(x))), p(z) = N(0, I), p(x|z) Bernoulli or Gaussian."""
 
-    def __init__(self, cfg: VAEConfig):
+    def __init__(self, cfg, shape: tuple[int, int, int]):
+        """``cfg``: a :class:`latentdyn.vae.config.TrainVAEConfig` (arch, latent_dim, beta,
+        likelihood, sigma, width); ``shape``: the input (C, H, W)."""
         super().__init__()
-        cfg.validate()
+        check_input(cfg, shape)
         self.cfg = cfg
-        self.encoder, self.decoder = build(cfg)
+        self.shape = tuple(int(s) for s in shape)  # (C, H, W)
+        self.latent_dim = cfg.latent_dim
+        self.encoder, self.decoder = build(cfg, self.shape)
         if cfg.likelihood == "gaussian":
             init = math.log(cfg.sigma) if cfg.sigma is not None else math.log(0.1)
-            self.log_sigma = nn.Parameter(torch.full((cfg.channels, 1, 1), init), requires_grad=cfg.sigma is None)
+            self.log_sigma = nn.Parameter(torch.full((self.shape[0], 1, 1), init), requires_grad=cfg.sigma is None)
 
     # ---- the two halves ---------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -151,7 +131,7 @@ class BetaVAE(nn.Module):
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, d) -> output map (B, C, H, W): Bernoulli logits or Gaussian pre-sigmoid means."""
         out = self.decoder(z)
-        return _crop(out, self.cfg.height, self.cfg.width_px)
+        return _crop(out, self.shape[1], self.shape[2])
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, d) -> the decoder's mean image (B, C, H, W) in [0, 1]; differentiable."""

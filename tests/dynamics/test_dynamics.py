@@ -14,13 +14,15 @@ from latentdyn.dynamics import metrics as M
 from latentdyn.dynamics import rollout as R
 from latentdyn.engine import loop as training
 from latentdyn.cli.main import cli
-from latentdyn.dynamics.model import DynamicsConfig, LatentGRU, predict
-from latentdyn.dynamics.train import DynamicsData, DynamicsRunConfig, DynamicsTrain, load_dynamics, train_dynamics
+from latentdyn.dynamics.config import TrainDynamicsConfig
+from latentdyn.dynamics.model import predict
+from latentdyn.dynamics.train import load_dynamics, train_dynamics
 from latentdyn.core.errors import LatentdynError
 from latentdyn.vae.encode import open_latents
 from latentdyn.scenes.render import Renderer
 
 from tests.helpers import fails_cleanly as _fails_cleanly
+from tests.helpers import make_gru
 
 
 def write_latents(path, mu, splits=None, sha="0" * 64):
@@ -36,9 +38,8 @@ def write_latents(path, mu, splits=None, sha="0" * 64):
 
 
 def _dyn_cfg(latents, **kw):
-    return DynamicsRunConfig(model=DynamicsConfig(hidden=32, latent_dim=2), data=DynamicsData(latents=str(latents)),
-                             train=DynamicsTrain(**{"epochs": 60, "batch_size": 32, "lr": 5e-3, "context": 4, "horizon": 8,
-                                                    "windows_per_sequence": 4, "device": "cpu", **kw}))
+    return TrainDynamicsConfig(**{"latents": str(latents), "hidden": 32, "epochs": 60, "batch_size": 32, "lr": 5e-3,
+                                  "context": 4, "horizon": 8, "windows": 4, "device": "cpu", **kw})
 
 
 @pytest.mark.parametrize("kind", ["constant", "constant_velocity"])
@@ -61,7 +62,7 @@ def test_predictor_learns_constant_and_constant_velocity(tmp_path, kind):
 
 
 def test_predict_api_shapes_and_samples(tmp_path):
-    model = LatentGRU(DynamicsConfig(hidden=8, latent_dim=3, use_logvar=False))
+    model = make_gru(3, hidden=8, use_logvar=False)
     ctx = np.zeros((5, 4, 3), np.float32)
     assert predict(model, ctx, 7).shape == (5, 7, 3)
     s = predict(model, ctx, 7, samples=4, seed=1)
@@ -71,7 +72,7 @@ def test_predict_api_shapes_and_samples(tmp_path):
     with pytest.raises(LatentdynError, match="horizon 0"):
         predict(model, ctx, 0)
     with pytest.raises(LatentdynError, match="log-variances"):
-        predict(LatentGRU(DynamicsConfig(latent_dim=3)), ctx, 2)
+        predict(make_gru(3), ctx, 2)
 
 
 def test_dynamics_resume_matches_uninterrupted(tmp_path, monkeypatch):
@@ -172,7 +173,7 @@ def test_encode_writes_documented_latents(pipeline):
         assert lf.file["mu"].shape == (30, 16, 3) and lf.file["logvar"].dtype == np.float32
         assert lf.file["states"].shape == (30, 16, 1, 4)
         assert lf.vae_sha256 == sha256_file(pipeline / "vae" / "best.pt")
-        assert sorted(lf.splits) == ["test", "train"] and json.loads(lf.file.attrs["vae_config"])["model"]["latent_dim"] == 3
+        assert sorted(lf.splits) == ["test", "train"] and json.loads(lf.file.attrs["vae_config"])["latent_dim"] == 3
         lf.check_vae(pipeline / "vae")
 
 

@@ -168,11 +168,10 @@ def test_dist_helpers_in_one_process(monkeypatch):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_vae_step_on_device(device):
-    from latentdyn.vae.model import BetaVAE, VAEConfig
+    from tests.helpers import make_vae
 
     torch.manual_seed(0)
-    cfg = VAEConfig(arch="resnet", latent_dim=4, channels=1, height=28, width_px=28)
-    model = BetaVAE(cfg).to(device)
+    model = make_vae(arch="resnet", latent_dim=4).to(device)
     x = torch.rand(8, 1, 28, 28, device=device)
     g = torch.Generator(device=device).manual_seed(0)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else torch.autocast("cpu", enabled=False)
@@ -186,10 +185,10 @@ def test_vae_step_on_device(device):
 @pytest.mark.parametrize("device", DEVICES)
 def test_rollout_and_geodesic_on_device(device):
     from latentdyn.geometry import metric as geometry
-    from latentdyn.dynamics.model import DynamicsConfig, LatentGRU
+    from tests.helpers import make_gru
 
     torch.manual_seed(0)
-    gru = LatentGRU(DynamicsConfig(latent_dim=3, hidden=8)).to(device)
+    gru = make_gru(3, hidden=8).to(device)
     mu = torch.randn(5, 6, 3, device=device)
     out = gru.rollout(mu, torch.zeros_like(mu), 7)["mu"]
     assert out.shape == (5, 7, 3) and out.device.type == device

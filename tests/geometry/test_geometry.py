@@ -114,15 +114,14 @@ def test_variance_aware_metric_grows_away_from_data():
 def test_trained_2d_vae_geodesics_avoid_high_magnification(tmp_path):
     """On a trained 2-d VAE, pairs whose straight line crosses a region of high magnification get
     a geodesic that is strictly shorter than that line."""
-    from latentdyn.vae.model import VAEConfig
-    from latentdyn.vae.train import DataConfig, OptimConfig, VAERunConfig, load_vae, train_vae
+    from latentdyn.vae.train import load_vae, train_vae
+    from tests.helpers import vae_config
 
     from tests.helpers import need_fashion_mnist as _need_fashion_mnist
 
     _need_fashion_mnist()
     torch.set_default_dtype(torch.float32)
-    cfg = VAERunConfig(model=VAEConfig(arch="mlp", latent_dim=2), data=DataConfig(source="fashion-mnist", binarize="static",
-                       limit=4000, val_split=""), train=OptimConfig(epochs=3, device="cpu"))
+    cfg = vae_config("fashion-mnist", limit=4000, val_split="", epochs=3, batch_size=128)
     train_vae(cfg, tmp_path / "v", progress=False, verbose=False)
     vae, _, _ = load_vae(tmp_path / "v", "last")
     assert not any(p.requires_grad for p in vae.parameters())  # loaded for analysis: frozen

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from latentdyn.pipeline import experiment as X
+from latentdyn.pipeline import plan as X
+from latentdyn.pipeline import stages as S
 from latentdyn.cli.main import cli
 from latentdyn.core.errors import LatentdynError
 
@@ -157,18 +158,20 @@ def test_changing_one_setting_reruns_only_downstream(tiny_file, tiny_run, tmp_pa
 
 def test_interrupted_run_resumes_and_skips_finished_stages(tiny_file, tmp_path, monkeypatch):
     out = tmp_path / "cut"
-    real = X.RUNNERS["train-vae"]
+    import dataclasses
+
+    real = S.KINDS["train-vae"]
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(X.RUNNERS, "train-vae", interrupted)
+    monkeypatch.setitem(S.KINDS, "train-vae", dataclasses.replace(real, run=interrupted))
     r = run("run", tiny_file, "--out", out, "--no-progress")
     assert r.exit_code == 130 and "Interrupted" in r.output
     assert json.loads((out / "scenes" / "stage.json").read_text())["status"] == "done"
     assert json.loads((out / "vae" / "stage.json").read_text())["status"] == "running"
     assert not (out / "encode").exists()
-    monkeypatch.setitem(X.RUNNERS, "train-vae", real)
+    monkeypatch.setitem(S.KINDS, "train-vae", real)
     r = run("run", tiny_file, "--out", out, "--no-progress")
     assert r.exit_code == 0, r.output
     acts = actions(r.output)
@@ -181,9 +184,9 @@ def test_training_cut_mid_stage_resumes_from_its_checkpoint(tiny_file, tmp_path,
     out = tmp_path / "mid"
     real = training.finish_epoch
 
-    def cut_after_first(run_dir, kind, *a, **k):
-        best = real(run_dir, kind, *a, **k)
-        if kind == "vae":
+    def cut_after_first(fit, *a, **k):
+        best = real(fit, *a, **k)
+        if fit.kind == "vae":
             raise KeyboardInterrupt
         return best
 
@@ -373,7 +376,7 @@ def test_report_renders_in_chromium_with_every_resource(tiny_run, tmp_path):
 
 
 def test_report_of_a_single_run_folder(tiny_run):
-    from latentdyn.pipeline.report import write_report
+    from latentdyn.pipeline.report.page import write_report
 
     out, _ = tiny_run
     page = write_report(out / "vae")

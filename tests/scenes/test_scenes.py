@@ -141,3 +141,20 @@ def test_colour_scene_shapes():
     frames, states = scenes.sample(cfg, 0, 3)
     assert frames.shape == (3, 6, 32, 32, 3) and states.shape == (3, 6, 2, 4)
     assert frames[..., 0].max() > 0 and frames[..., 2].max() > 0
+
+
+def test_workers_are_not_forked_from_a_process_that_imported_torch(tmp_path):
+    import torch  # noqa: F401  (the situation that hangs forked workers)
+
+    from latentdyn.scenes import generate as scenes
+
+    cfg = scenes.load_scene("three_balls", ["scene.length=10"])
+    pool = scenes._executor(2, cfg, 0)
+    try:
+        assert pool._mp_context.get_start_method() in ("forkserver", "spawn")
+    finally:
+        pool.shutdown()
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    scenes.generate(cfg, a, 40, seed=3, workers=2, progress=False)
+    scenes.generate(cfg, b, 40, seed=3, workers=1, progress=False)
+    assert a.read_bytes() == b.read_bytes()

@@ -8,21 +8,22 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from latentdyn.engine import loop as training
+from latentdyn.engine import checkpoint, loop as training
 from latentdyn.cli.main import cli
 from latentdyn.core.errors import LatentdynError
-from latentdyn.vae.model import BetaVAE, VAEConfig
-from latentdyn.vae.train import DataConfig, OptimConfig, VAERunConfig, load_vae, train_vae
+from latentdyn.vae.model import BetaVAE
+from latentdyn.vae.train import load_vae, train_vae
 
 from tests.helpers import fails_cleanly as _fails_cleanly
+from tests.helpers import make_vae, vae_config
 
 
 @pytest.mark.parametrize("arch", ["tutorial", "mlp", "resnet"])
 @pytest.mark.parametrize("shape", [(1, 28, 28), (1, 30, 30), (3, 32, 32), (1, 64, 64), (3, 17, 23)])
 def test_shapes(arch, shape):
     C, H, W = shape
-    m = BetaVAE(VAEConfig(arch=arch, latent_dim=3, channels=C, height=H, width_px=W,
-                          likelihood="gaussian" if C == 3 else "bernoulli"))
+    m = make_vae(arch=arch, latent_dim=3, channels=C, height=H, width_px=W,
+                          likelihood="gaussian" if C == 3 else "bernoulli")
     x = torch.rand(5, C, H, W)
     mu, logvar = m.encode(x)
     assert mu.shape == (5, 3) and logvar.shape == (5, 3)
@@ -32,7 +33,7 @@ def test_shapes(arch, shape):
 
 
 def test_tutorial_architecture_is_the_tf_tutorials():
-    m = BetaVAE(VAEConfig(arch="tutorial", latent_dim=2))
+    m = make_vae(arch="tutorial", latent_dim=2)
     convs = [mod for mod in m.encoder.modules() if isinstance(mod, torch.nn.Conv2d)]
     assert [(c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs] == [(32, (3, 3), (2, 2), (0, 0)), (64, (3, 3), (2, 2), (0, 0))]
     assert m.encoder[-1].in_features == 6 * 6 * 64 and m.encoder[-1].out_features == 4
@@ -43,7 +44,7 @@ def test_tutorial_architecture_is_the_tf_tutorials():
 
 def test_elbo_equals_its_analytic_parts():
     torch.manual_seed(0)
-    m = BetaVAE(VAEConfig(arch="mlp", latent_dim=3, beta=4.0, height=5, width_px=5))
+    m = make_vae(arch="mlp", latent_dim=3, beta=4.0, height=5, width_px=5)
     x = torch.rand(7, 1, 5, 5).round()
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     out = m(x, generator=g1)
@@ -65,18 +66,18 @@ def test_elbo_equals_its_analytic_parts():
 
 
 def test_gaussian_likelihood_analytic():
-    m = BetaVAE(VAEConfig(arch="mlp", latent_dim=2, height=4, width_px=4, channels=3, likelihood="gaussian", sigma=0.5))
+    m = make_vae(arch="mlp", latent_dim=2, height=4, width_px=4, channels=3, likelihood="gaussian", sigma=0.5)
     x = torch.rand(3, 3, 4, 4)
     logits = torch.zeros(3, 3, 4, 4)  # mean 0.5 everywhere
     want = torch.distributions.Normal(0.5, 0.5).log_prob(x).flatten(1).sum(1)
     torch.testing.assert_close(m.log_px_z(x, logits), want)
     assert not m.log_sigma.requires_grad
-    assert BetaVAE(VAEConfig(arch="mlp", channels=3, likelihood="gaussian")).log_sigma.requires_grad
+    assert make_vae(arch="mlp", channels=3, likelihood="gaussian").log_sigma.requires_grad
 
 
 def test_importance_weighted_bound_is_above_elbo_and_tightens():
     torch.manual_seed(0)
-    m = BetaVAE(VAEConfig(arch="mlp", latent_dim=2, height=6, width_px=6))
+    m = make_vae(arch="mlp", latent_dim=2, height=6, width_px=6)
     x = torch.rand(64, 1, 6, 6).round()
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     for _ in range(300):  # a trained posterior: the bounds then differ by more than the sampling noise
@@ -91,12 +92,8 @@ def test_importance_weighted_bound_is_above_elbo_and_tightens():
     assert iw[1000] > elbo.mean().item()
 
 
-def _cfg(source, **train):
-    return VAERunConfig(
-        model=VAEConfig(arch="mlp", latent_dim=2),
-        data=DataConfig(source=str(source), binarize="static", limit=train.pop("limit", 0)),
-        train=OptimConfig(**{"epochs": 2, "batch_size": 64, "lr": 1e-3, "device": "cpu", **train}),
-    )
+def _cfg(source, **kw):
+    return vae_config(source, **kw)
 
 
 def test_one_epoch_on_real_fashion_mnist_lowers_the_loss(tmp_path):
@@ -104,14 +101,14 @@ def test_one_epoch_on_real_fashion_mnist_lowers_the_loss(tmp_path):
 
     _need_fashion_mnist()
     cfg = _cfg("fashion-mnist", epochs=1, limit=3000)
-    cfg.data.val_split = ""  # no validation pass: quick
+    cfg.val_split = ""  # no validation pass: quick
     row = train_vae(cfg, tmp_path / "run", progress=False)
     model, cfg2, _ = load_vae(tmp_path / "run", "last")
     from latentdyn.datasets import load
 
     x = torch.from_numpy(load("fashion-mnist", "test").images[:1000]).permute(0, 3, 1, 2).float().div(255).gt(0.5).float()
     torch.manual_seed(0)
-    fresh = BetaVAE(cfg2.model)
+    fresh = BetaVAE(cfg2, model.shape)
     with torch.no_grad():
         before = -fresh(x)["elbo"].mean().item()
         after = -model(x)["elbo"].mean().item()
@@ -144,16 +141,16 @@ def test_resume_after_kill_matches_uninterrupted(tiny_scene, tmp_path, monkeypat
     with pytest.raises(KeyboardInterrupt):
         train_vae(_cfg(tiny_scene, epochs=3), part, progress=False)
     monkeypatch.setattr(training, "check_finite", real)
-    assert training.load_checkpoint(part / "last.pt")["epoch"] == 1
+    assert checkpoint.load_checkpoint(part / "last.pt")["epoch"] == 1
     train_vae(_cfg(tiny_scene, epochs=3), part, resume=True, progress=False)
     a, b = torch.load(full / "last.pt", weights_only=True), torch.load(part / "last.pt", weights_only=True)
     assert a["epoch"] == b["epoch"] == 3
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
-    rows = [r["epoch"] for r in training.MetricsLog(part / "metrics.jsonl").read()]
+    rows = [r["epoch"] for r in checkpoint.MetricsLog(part / "metrics.jsonl").read()]
     assert rows == [1, 2, 3]
-    full_rows = training.MetricsLog(full / "metrics.jsonl").read()
-    part_rows = training.MetricsLog(part / "metrics.jsonl").read()
+    full_rows = checkpoint.MetricsLog(full / "metrics.jsonl").read()
+    part_rows = checkpoint.MetricsLog(part / "metrics.jsonl").read()
     assert [r["train_loss"] for r in full_rows] == [r["train_loss"] for r in part_rows]
 
 
@@ -177,16 +174,18 @@ def test_nan_stops_training_and_keeps_last_good_checkpoint(tiny_scene, tmp_path,
         return out
 
     monkeypatch.setattr(BetaVAE, "forward", forward)
-    real_snapshot = __import__("latentdyn.vae.train", fromlist=["FlowRecorder"]).FlowRecorder.snapshot
+    from latentdyn.vae.flow import FlowRecorder
 
-    def snapshot(self, model, epoch, score):
+    real_snapshot = FlowRecorder.snapshot
+
+    def snapshot(self, model, epoch, score, tracker=None):
         model._epoch2 = epoch >= 1
-        return real_snapshot(self, model, epoch, score)
+        return real_snapshot(self, model, epoch, score, tracker)
 
-    monkeypatch.setattr("latentdyn.vae.train.FlowRecorder.snapshot", snapshot)
+    monkeypatch.setattr(FlowRecorder, "snapshot", snapshot)
     with pytest.raises(LatentdynError, match="became nan in epoch 2.*last good epoch"):
         train_vae(_cfg(tiny_scene, epochs=3), tmp_path / "r", progress=False)
-    assert training.load_checkpoint(tmp_path / "r" / "last.pt")["epoch"] == 1
+    assert checkpoint.load_checkpoint(tmp_path / "r" / "last.pt")["epoch"] == 1
 
 
 def test_malicious_checkpoint_is_refused_and_does_not_run(tmp_path):
@@ -260,7 +259,7 @@ def test_train_bad_input(tiny_scene, tmp_path, args, needles):
 def test_run_folder_of_another_model_is_refused(tiny_scene, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    training.save_checkpoint(run / "last.pt", {"kind": "dynamics", "config": {}})
+    checkpoint.save_checkpoint(run / "last.pt", {"kind": "dynamics", "config": {}})
     r = CliRunner().invoke(cli, ["train", "vae", "--data", str(tiny_scene), "--out", str(run), "--resume"])
     _fails_cleanly(r, "'dynamics' checkpoint, not a 'vae' one")
     r = CliRunner().invoke(cli, ["train", "vae", "--data", str(tiny_scene), "--out", str(run)])

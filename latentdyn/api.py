@@ -1,0 +1,197 @@
+"""The Python API: one function per pipeline stage, each taking its stage config.
+
+Each function takes the stage's config dataclass, or keyword overrides of its defaults (or
+both: ``train_vae(cfg, epochs=3)``), runs the stage into ``out`` and returns a :class:`Result`
+(the output path, the summary numbers, the files written). Nothing is printed unless asked
+(``progress=True`` shows bars, ``verbose=True`` the per-epoch lines). The ``latentdyn``
+commands and the experiment runner call exactly these functions. ``run_experiment`` lives in
+``latentdyn.pipeline.runner`` and is re-exported by the package.
+
+    import latentdyn as ld
+    ld.generate(scene="light_ball", sequences=200, out="ball.h5")
+    ld.train_vae(data="ball.h5", arch="mlp", latent_dim=4, epochs=5, out="runs/vae")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from latentdyn.core.config import dumps_toml, to_dict
+from latentdyn.core.errors import LatentdynError
+from latentdyn.core.fileio import atomic_path
+from latentdyn.core.options import check, closest
+from latentdyn.dynamics.config import RolloutConfig, TrainDynamicsConfig
+from latentdyn.geometry.config import InterpolateConfig, LatentMapConfig
+from latentdyn.scenes.config import GenerateConfig
+from latentdyn.vae.config import EncodeConfig, EvaluateConfig, TrainVAEConfig
+
+__all__ = ["Result", "generate", "train_vae", "evaluate", "encode", "train_dynamics", "rollout", "latent_map",
+           "interpolate", "configure"]
+
+
+@dataclass
+class Result:
+    """What a stage left: its output (a file or run folder), summary numbers, and the files written."""
+
+    stage: str
+    out: Path
+    metrics: dict = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)
+    config: Any = None
+
+
+def configure(cls: type, config: Any = None, **overrides) -> Any:
+    """A config of ``cls``: ``config`` (or the defaults) with ``overrides`` applied and checked."""
+    if config is None:
+        config = cls()
+    elif not isinstance(config, cls):
+        raise LatentdynError(f"expected a {cls.__name__}, got a {type(config).__name__}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    for k in overrides:
+        if k not in names:
+            raise LatentdynError(f"{cls.__name__} has no option {k!r}{closest(k, names)}")
+    overrides = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in overrides.items()}  # paths as strings
+    config = dataclasses.replace(config, **overrides)
+    check(config)
+    return config
+
+
+def save_config(folder: Path, config: Any) -> Path:
+    """``folder/config.toml``: the resolved stage config (``latentdyn ... --config FOLDER`` reruns it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / "config.toml") as tmp:
+        tmp.write_text(dumps_toml(to_dict(config)))
+    return folder / "config.toml"
+
+
+def training_data(vae_run: str | Path) -> str:
+    """The data a VAE run was trained on (from its config.toml)."""
+    from latentdyn.core.config import load_toml
+
+    path = Path(vae_run) / "config.toml"
+    if not path.is_file():
+        raise LatentdynError(f"{vae_run} is not a VAE run folder (no config.toml); train one with `latentdyn train vae`")
+    return str(load_toml(path)["data"])
+
+
+def scene_definition(cfg: GenerateConfig):
+    """The scene definition a generate config names, with its ``set`` and ``length`` applied."""
+    from latentdyn.scenes import generate as scenes
+
+    overrides = list(cfg.set) + ([f"scene.length={cfg.length}"] if cfg.length is not None else [])
+    return scenes.load_scene(cfg.scene, overrides, cfg.scenes_dir)
+
+
+def generate(config: GenerateConfig | None = None, *, out: str | Path, video: str | Path | list | None = None,
+             progress: bool = False, **overrides) -> Result:
+    """Generate scene sequences into the scene file ``out`` (and videos of the first sequences)."""
+    from latentdyn.scenes import generate as scenes
+    from latentdyn.viz.video import VIDEO_SUFFIXES, scene_video
+
+    cfg = configure(GenerateConfig, config, **overrides)
+    videos = [Path(v) for v in ([] if video is None else video if isinstance(video, list) else [video])]
+    for v in videos:
+        if v.suffix.lower() not in VIDEO_SUFFIXES:
+            raise LatentdynError(f"--video {v}: use a .mp4 or .gif file name")
+    scene = scene_definition(cfg)
+    path = scenes.generate(scene, out, cfg.sequences, seed=cfg.seed, splits=scenes.parse_splits(cfg.split),
+                           workers=cfg.workers, progress=progress, run_config=to_dict(cfg))
+    shown = list(range(min(cfg.video_sequences, cfg.sequences)))
+    paths = {"scenes": Path(path), **{f"video{v.suffix}": Path(scene_video(path, v, shown)) for v in videos if shown}}
+    return Result("generate", Path(path), {"sequences": cfg.sequences, "frames": cfg.sequences * scene.scene.length,
+                                           "frame_shape": list(scene.frame_shape)}, paths, cfg)
+
+
+def train_vae(config: TrainVAEConfig | None = None, *, out: str | Path, resume: bool = False, progress: bool = False,
+              verbose: bool = False, **overrides) -> Result:
+    """Train (or ``resume``) a beta-VAE into the run folder ``out``; metrics: the last epoch's row."""
+    from latentdyn.vae.train import train_vae as train
+
+    cfg = configure(TrainVAEConfig, config, **overrides)
+    row = train(cfg, out, resume=resume, progress=progress, verbose=verbose)
+    out = Path(out)
+    return Result("train-vae", out, row, {"best": out / "best.pt", "last": out / "last.pt", "config": out / "config.toml",
+                                          "metrics": out / "metrics.jsonl"}, cfg)
+
+
+def evaluate(config: EvaluateConfig | None = None, *, out: str | Path | None = None, progress: bool = False,
+             **overrides) -> Result:
+    """ELBO, IWAE log p(x), active units and KL per dimension of ``config.vae`` (JSON at ``out``,
+    default the run folder's ``eval_<split>.json``)."""
+    from latentdyn.vae.evaluate import evaluate_run
+
+    cfg = configure(EvaluateConfig, config, **overrides)
+    res = evaluate_run(cfg.vae, cfg.data, cfg.split, cfg.iw_samples, cfg.data_dir, cfg.device, cfg.limit,
+                       which=cfg.checkpoint, progress=progress, out=out, config=to_dict(cfg))
+    path = Path(out) if out is not None else Path(cfg.vae) / f"eval_{cfg.split}.json"
+    return Result("evaluate", path, res, {"eval": path}, cfg)
+
+
+def encode(config: EncodeConfig | None = None, *, out: str | Path, progress: bool = False, **overrides) -> Result:
+    """Posterior means and log-variances of ``config.data`` (default: the VAE's training data) in HDF5."""
+    from latentdyn.vae.encode import encode as run
+
+    cfg = configure(EncodeConfig, config, **overrides)
+    cfg = dataclasses.replace(cfg, data=cfg.data or training_data(cfg.vae))
+    path = run(cfg.vae, cfg.data, out, cfg.split, cfg.device, cfg.data_dir, progress=progress, config=to_dict(cfg))
+    return Result("encode", Path(path), {}, {"latents": Path(path)}, cfg)
+
+
+def train_dynamics(config: TrainDynamicsConfig | None = None, *, out: str | Path, resume: bool = False,
+                   progress: bool = False, verbose: bool = False, **overrides) -> Result:
+    """Train (or ``resume``) the GRU predictor into the run folder ``out``."""
+    from latentdyn.dynamics.train import train_dynamics as train
+
+    cfg = configure(TrainDynamicsConfig, config, **overrides)
+    row = train(cfg, out, resume=resume, progress=progress, verbose=verbose)
+    out = Path(out)
+    return Result("train-dynamics", out, row, {"best": out / "best.pt", "last": out / "last.pt",
+                                               "config": out / "config.toml", "metrics": out / "metrics.jsonl"}, cfg)
+
+
+def rollout(config: RolloutConfig | None = None, *, out: str | Path, progress: bool = False, **overrides) -> Result:
+    """Open-loop rollouts of ``config.dynamics`` decoded by ``config.vae`` on ``config.data``, scored
+    and filmed into the folder ``out`` (metrics.json, error_vs_horizon.png, rollout.mp4/.gif)."""
+    from latentdyn.dynamics.rollout import run_rollout
+
+    cfg = configure(RolloutConfig, config, **overrides)
+    out = Path(out)
+    res = run_rollout(cfg.vae, cfg.dynamics, cfg.data, out, cfg, progress=progress)
+    save_config(out, cfg)
+    return Result("rollout", out, res, {"metrics": out / "metrics.json", "plot": out / "error_vs_horizon.png",
+                                        "video": out / "rollout.mp4"}, cfg)
+
+
+def latent_map(config: LatentMapConfig | None = None, *, out: str | Path, **overrides) -> Result:
+    """The latent map of a split into the folder ``out`` (manifold grid and magnification for 2-d latents)."""
+    from latentdyn.geometry.latent_map import latent_map as run
+
+    cfg = configure(LatentMapConfig, config, **overrides)
+    out = Path(out)
+    res = run(cfg.vae, cfg.data, out, cfg.split, cfg.data_dir, cfg.device, cfg.limit, cfg.grid)
+    save_config(out, cfg)
+    return Result("latent-map", out, {"latent_dim": res["latent_dim"]},
+                  {Path(p).stem: Path(p) for p in res["figures"]} | {"arrays": Path(res["arrays"])}, cfg)
+
+
+def interpolate(config: InterpolateConfig | None = None, *, out: str | Path, **overrides) -> Result:
+    """Geodesic against linear interpolation between pairs, into the folder ``out``."""
+    from latentdyn.geometry.interpolate import interpolate as run
+
+    cfg = configure(InterpolateConfig, config, **overrides)
+    out = Path(out)
+    res = run(cfg.vae, cfg.data, out, cfg.pairs, cfg.classes, cfg.steps, cfg.split, cfg.points, cfg.data_dir, cfg.device,
+              cfg.seed, variance_aware=cfg.variance_aware)
+    save_config(out, cfg)
+    return Result("interpolate", out, res, {"result": out / "interpolation.json"}, cfg)
+
+
+def write_json(path: Path, data: dict) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+    return path

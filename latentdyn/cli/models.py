@@ -1,0 +1,78 @@
+"""Commands of the model stages: train the VAE and the predictor, evaluate, encode."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from latentdyn.cli.derive import build_config, config_options
+from latentdyn.cli.options import echo_row, out_option, progress_option, resume_option
+from latentdyn.dynamics.config import TrainDynamicsConfig
+from latentdyn.vae.config import EncodeConfig, EvaluateConfig, TrainVAEConfig
+
+
+@click.group(cls=click.Group)
+def train() -> None:
+    """Train models: the beta-VAE and the GRU latent predictor."""
+
+
+@train.command(name="vae")
+@out_option("Run folder (created; --resume continues it).", folder=True)
+@config_options(TrainVAEConfig)
+@resume_option
+@progress_option
+def train_vae_cmd(out, config_file, sets, resume, progress, **params) -> None:
+    """Train a beta-VAE on a dataset or a scene file."""
+    from latentdyn import api
+
+    cfg = build_config(TrainVAEConfig, params, click.get_current_context(), config_file, sets)
+    res = api.train_vae(cfg, out=out, resume=resume, progress=progress, verbose=True)
+    row = res.metrics
+    echo_row(out, row, f"validation ELBO {row['val_elbo']:.2f} nats" if "val_elbo" in row else "")
+
+
+@train.command(name="dynamics")
+@out_option("Run folder (created; --resume continues it).", folder=True)
+@config_options(TrainDynamicsConfig)
+@resume_option
+@progress_option
+def train_dynamics_cmd(out, config_file, sets, resume, progress, **params) -> None:
+    """Train the GRU latent predictor on encoded scene sequences."""
+    from latentdyn import api
+
+    cfg = build_config(TrainDynamicsConfig, params, click.get_current_context(), config_file, sets)
+    res = api.train_dynamics(cfg, out=out, resume=resume, progress=progress, verbose=True)
+    row = res.metrics
+    echo_row(out, row, f"validation loss {row['val_loss']:.3f}" if "val_loss" in row else "")
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False), required=False)
+@out_option("JSON to write (default: RUN_DIR/eval_<split>.json).", required=False)
+@config_options(EvaluateConfig)
+@progress_option
+def evaluate(run_dir, out, config_file, sets, progress, **params) -> None:
+    """Evaluate a trained VAE (RUN_DIR, or --vae): ELBO, IWAE log p(x), active units, KL per dimension."""
+    from latentdyn import api
+
+    cfg = build_config(EvaluateConfig, params, click.get_current_context(), config_file, sets)
+    if run_dir is not None:
+        cfg.vae = run_dir
+    res = api.evaluate(cfg, out=out, progress=progress)
+    click.echo(json.dumps({k: v for k, v in res.metrics.items() if k != "config"}, indent=2))
+
+
+@click.command()
+@out_option("Latents file to write (.h5).")
+@config_options(EncodeConfig)
+@progress_option
+def encode(out, config_file, sets, progress, **params) -> None:
+    """Encode frames into posterior means and log-variances, with provenance (HDF5)."""
+    from latentdyn import api
+
+    cfg = build_config(EncodeConfig, params, click.get_current_context(), config_file, sets)
+    click.echo(f"wrote {api.encode(cfg, out=out, progress=progress).out}")
+
+
+COMMANDS = [train, evaluate, encode]

@@ -1,0 +1,142 @@
+"""Commands that study trained models and run whole experiments: rollouts, latent geometry,
+``run``, ``demo`` and ``report``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from latentdyn.cli.derive import build_config, config_options
+from latentdyn.cli.options import data_dir_option, out_option, progress_option
+from latentdyn.dynamics.config import RolloutConfig
+from latentdyn.geometry.config import InterpolateConfig, LatentMapConfig
+
+
+@click.command()
+@out_option("Folder for metrics.json, the plot and the videos.", folder=True)
+@config_options(RolloutConfig)
+@progress_option
+def rollout(out, config_file, sets, progress, **params) -> None:
+    """Roll the predictor out, decode, score against the truth, the VAE's ceiling and the baselines, and film it."""
+    from latentdyn import api
+
+    cfg = build_config(RolloutConfig, params, click.get_current_context(), config_file, sets)
+    res = api.rollout(cfg, out=out, progress=progress).metrics
+    click.echo(f"wrote {out}/metrics.json, error_vs_horizon.png, rollout.mp4, rollout.gif")
+    click.echo("one-step squared error per frame: " + ", ".join(f"{k} {v:.3f}" for k, v in res["one_step_se_per_frame"].items()))
+    for name, v in res["open_loop"].items():
+        s = v["summary"]
+        extra = f", position error {s['position_error_px']:.2f} px" if s.get("position_error_px") is not None else ""
+        click.echo(f"open loop {name}: squared error per frame {s['se_per_frame']:.3f}{extra}")
+
+
+@click.command(name="latent-map")
+@out_option("Folder for the figures and arrays.", folder=True)
+@config_options(LatentMapConfig)
+def latent_map_cmd(out, config_file, sets, **params) -> None:
+    """Latent map of a split: scatter by class or ground-truth factor; manifold and magnification for 2-d."""
+    from latentdyn import api
+
+    cfg = build_config(LatentMapConfig, params, click.get_current_context(), config_file, sets)
+    for path in api.latent_map(cfg, out=out).paths.values():
+        click.echo(f"wrote {path}")
+
+
+@click.command()
+@out_option("Folder for figures, animation and JSON.", folder=True)
+@config_options(InterpolateConfig)
+def interpolate(out, config_file, sets, **params) -> None:
+    """Geodesic against linear interpolation between pairs of examples, under the pull-back metric."""
+    from latentdyn import api
+
+    cfg = build_config(InterpolateConfig, params, click.get_current_context(), config_file, sets)
+    res = api.interpolate(cfg, out=out).metrics
+    r = res["length_ratio"]
+    click.echo(f"geodesic / linear length over {cfg.pairs} pairs: median {r['median']:.3f} (quartiles {r['q25']:.3f}-{r['q75']:.3f}); "
+               f"{res['seconds']:.1f} s")
+    click.echo(f"wrote {out}/interpolation.json, pair_*.png, interpolation.mp4, interpolation.gif")
+
+
+@click.command(name="run")
+@click.argument("experiment")
+@click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<experiment name>).")
+@click.option("--set", "overrides", multiple=True, metavar="STAGE.KEY=VALUE",
+              help="Override a stage's setting, e.g. --set vae.epochs=5 or experiment.device=cpu (repeatable).")
+@click.option("--only", default=None, help="Run only these stages (comma-separated); their inputs must be finished (a report stage shows what has).")
+@click.option("--profile", default=None, help="Apply a [profiles.NAME] table of the file (for example: demo).")
+@click.option("--fetch", is_flag=True, help="Download missing datasets first (checksum-verified).")
+@click.option("--experiments-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder searched first for experiment files (then ./experiments, then ours).")
+@data_dir_option
+@click.option("--dry-run", is_flag=True, help="Show what each stage would do (run, resume, skip) and stop.")
+@progress_option
+def run_cmd(experiment, out, overrides, only, profile, fetch, experiments_dir, data_dir, dry_run, progress) -> None:
+    """Run the stages of an EXPERIMENT file (or a name in experiments/) into one run folder.
+
+    Finished stages whose settings and inputs are unchanged are skipped, so the same command
+    continues an interrupted run; see docs/experiments.md.
+    """
+    from latentdyn.pipeline import plan as P
+    from latentdyn.pipeline.runner import run_experiment
+
+    only_list = [x.strip() for x in only.split(",") if x.strip()] if only else None
+    if data_dir:
+        overrides = (*overrides, f"experiment.data_dir={json.dumps(str(data_dir))}")
+    if experiments_dir and not Path(experiment).suffix:
+        experiment = str(P.find_toml(experiment, P.experiment_folders(experiments_dir), "experiment"))
+    if dry_run:
+        exp = P.load_experiment(experiment, overrides, profile)
+        run_dir = Path(out) if out else Path("runs") / exp.info.name
+        actions = P.plan(exp, run_dir, only_list)
+        w = max(len(s.name) for s, _ in actions)
+        for stage, action in actions:
+            why = f"  (cannot run here: {stage.unavailable})" if stage.unavailable and action in ("run", "resume") else ""
+            click.echo(f"{stage.name:{w}s}  {stage.kind:15s} {action}{why}")
+        return
+    res = run_experiment(experiment, out, overrides, only_list, profile, progress, echo=click.echo, fetch=fetch)
+    if res["report"] is not None:
+        click.echo(f"report: {res['report']}")
+
+
+@click.command()
+@click.option("--out", "-o", type=click.Path(file_okay=False), default="runs/demo", show_default=True, help="Run folder.")
+@click.option("--device", default=None, help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps (default: auto).")
+@progress_option
+def demo(out, device, progress) -> None:
+    """The bouncing-ball study on a laptop budget (synthetic scenes, no download, about 4 minutes on 2 CPU cores).
+
+    Generates light-ball scenes, trains a beta-VAE and the GRU predictor, rolls it out, maps the
+    latent space and writes an HTML report; prints the report's path. Running it again skips
+    what is finished.
+    """
+    from latentdyn.pipeline.runner import run_experiment
+
+    overrides = (f"experiment.device={device}",) if device else ()
+    t0 = time.perf_counter()
+    res = run_experiment("bouncing_ball", out, overrides, None, "demo", progress, echo=click.echo)
+    click.echo(f"demo finished in {time.perf_counter() - t0:.0f} s")
+    metrics = res["run_dir"] / "rollout" / "metrics.json"
+    if metrics.is_file():
+        ol = json.loads(metrics.read_text())["open_loop"]
+        model, per = ol["model"]["summary"], ol["model"]["per_step"]
+        H = len(per["position_error_px"])
+        click.echo(f"open loop over {H} predicted frames: ball position error {model['position_error_px']:.2f} px "
+                   f"(step {H}: {per['position_error_px'][-1]:.2f} px; copying the last frame: "
+                   f"{ol['copy_last']['summary']['position_error_px']:.2f} px), {model['vanished_frames']} frames lost the ball")
+    click.echo(f"report: {res['report'].resolve()}")
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--title", default=None, help="Page title (default: the experiment's or the folder's name).")
+def report(run_dir, title) -> None:
+    """Write RUN_DIR/report.html: configs, metrics, curves, videos and figures of a run folder."""
+    from latentdyn.pipeline.report.page import write_report
+
+    click.echo(f"wrote {write_report(run_dir, title)}")
+
+
+COMMANDS = [rollout, latent_map_cmd, interpolate, run_cmd, demo, report]

@@ -1,0 +1,57 @@
+"""The settings of the dynamics stages: train-dynamics and rollout (one dataclass each).
+
+Every field is an :func:`latentdyn.core.options.option`; the ``latentdyn train dynamics`` and
+``latentdyn rollout`` options, the experiment-file keys and ``config.toml`` come from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from latentdyn.core.options import TrainingOptions, device_option, option, seed_option, vae_option
+
+
+@dataclass
+class TrainDynamicsConfig(TrainingOptions):
+    """``latentdyn train dynamics``: the GRU latent predictor, trained on encoded scene sequences."""
+
+    latents: str = option("encode", "Latents file of scene sequences (latentdyn encode; in an experiment: an encode stage).",
+                          metavar="FILE")
+    hidden: int = option(128, "GRU width.", minimum=1, maximum=8192, why="128: enough for 3 balls, fast on a CPU")
+    layers: int = option(1, "Stacked GRU layers.", minimum=1, maximum=16)
+    use_logvar: bool = option(True, "Also read the posterior log-variances (the classic study fed means and variances).",
+                              flag="--use-logvar/--means-only")
+    residual: bool = option(True, "Predict a change of the latent (smooth motion) rather than the next latent.",
+                            flag="--residual/--absolute")
+    velocity_input: bool = option(True, "Also read mu_t - mu_(t-1): constant motion is then trivial to continue.",
+                                  flag="--velocity-input/--no-velocity-input")
+    epochs: int = option(30, "Training epochs.", minimum=1, may_resume=True)
+    batch_size: int = option(64, "Global batch size of windows (split over torchrun processes).", minimum=1)
+    lr: float = option(2e-3, "Adam learning rate.", minimum=1e-12, maximum=10.0)
+    context: int = option(5, "Observed latents before the open-loop part of each training window.", minimum=1)
+    horizon: int = option(20, "Open-loop steps in the multi-step training loss.", minimum=1)
+    open_loop_weight: float = option(1.0, "Weight of the multi-step loss (0: teacher forcing only).", minimum=0.0)
+    windows: int = option(4, "Random windows drawn from each sequence per epoch.", minimum=1)
+    grad_clip: float = option(1.0, "Largest gradient norm (clipped above).", minimum=0.0)
+
+
+@dataclass
+class RolloutConfig:
+    """``latentdyn rollout``: open-loop predictions decoded, scored against the truth and baselines, filmed."""
+
+    vae: str = vae_option()
+    dynamics: str = option("dynamics", "Dynamics run folder (in an experiment: a train-dynamics stage).", metavar="RUN")
+    data: str = option("scenes", "Scene file (in an experiment: a generate stage).", metavar="FILE")
+    split: str = option("test", "The scene file's split to roll out (every sequence if it has none).")
+    context: int = option(10, "Observed frames before predicting.", minimum=2)
+    horizon: int = option(20, "Predicted steps.", minimum=1)
+    sequences: int = option(64, "Sequences scored (the first of the split).", minimum=1)
+    samples: int = option(0, "Sampled futures per sequence besides the mean (0: the mean only).", minimum=0)
+    video_sequences: int = option(4, "Sequences shown in the video.", minimum=0)
+    threshold: float = option(0.3, "Intensity above which pixels belong to a ball (region detector).", cli=False,
+                              minimum=0.0, maximum=1.0)
+    reference: dict[str, float] = option({}, "Published one-step errors shown beside ours (experiment files).", cli=False)
+    reference_source: str = option("", "Where the reference figures come from.", cli=False)
+    seed: int = seed_option("the sampled futures")
+    fps: float = option(8.0, "Frames per second of the videos.", minimum=0.1, maximum=120.0, in_key=False)
+    device: str = device_option()

@@ -1,0 +1,193 @@
+"""One report section per stage kind: (page, stage folder, name, record) -> HTML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from latentdyn.pipeline.report.html import ASSETS, Page, _config_block, _esc, _fmt, _kv_table, _read_json, _read_jsonl, _table
+
+
+def _curves(rows: list[dict], panels: list[tuple[str, list[tuple[str, str]]]], path: Path) -> Path | None:
+    """Training curves: one panel per (title, [(key, label), ...]) over the epochs."""
+    from latentdyn.viz.figures import _plt, save_figure
+
+    if not rows:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.2), squeeze=False, layout="constrained")
+    ep = [r["epoch"] for r in rows]
+    for ax, (title, keys) in zip(axes[0], panels):
+        for key, label in keys:
+            ys = [r.get(key) for r in rows]
+            if any(y is not None for y in ys):
+                ax.plot(ep, [np.nan if y is None else y for y in ys], marker="o" if len(ep) < 30 else None, ms=3, label=label)
+        ax.set_title(title, fontsize=11)
+        ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_figure(fig, path, dpi=110)
+
+
+def _section_vae(page: Page, d: Path, name: str, record: dict | None = None) -> str:
+    rows = _read_jsonl(d / "metrics.jsonl")
+    parts = []
+    if rows:
+        last = rows[-1]
+        best = max(rows, key=lambda r: r.get("val_elbo", r.get("train_elbo", -np.inf)))
+        parts.append(_table([["train ELBO (nats)", last.get("train_elbo"), best.get("train_elbo")],
+                             ["validation ELBO (nats)", last.get("val_elbo"), best.get("val_elbo")],
+                             ["validation reconstruction", last.get("val_rec"), best.get("val_rec")],
+                             ["validation KL", last.get("val_kl"), best.get("val_kl")],
+                             ["seconds per epoch", float(np.mean([r.get("seconds", 0) for r in rows])), None]],
+                            ["", f"last (epoch {last['epoch']})", f"best (epoch {best['epoch']})"]))
+        png = _curves(rows, [("ELBO (nats, higher is better)", [("train_elbo", "train"), ("val_elbo", "validation")]),
+                             ("KL (nats)", [("train_kl", "train"), ("val_kl", "validation")]),
+                             ("beta", [("beta", "beta (warm-up)")])], page.root / ASSETS / f"{name}_curves.png")
+        fig = page.image(png, "training curves") if png else ""
+        vid = page.video(d / "flow.mp4", "prediction matrix per epoch: inputs, reconstructions, prior samples", width=560)
+        parts.append(f'<div class="gallery">{vid}{fig}</div>')
+    evals = sorted(d.glob("eval_*.json"))
+    for p in evals:
+        parts.append(_section_eval_json(p))
+    parts.append(_config_block(d / "config.toml", "resolved VAE configuration"))
+    return "".join(parts)
+
+
+def _section_eval_json(path: Path) -> str:
+    r = _read_json(path) or {}
+    keep = {k: r.get(k) for k in ("data", "split", "n", "epoch", "elbo", "rec", "kl", "log_px_iw", "iw_samples",
+                                  "active_units", "latent_dim") if k in r}
+    return f"<h3>Evaluation ({_esc(path.name)})</h3>" + _kv_table(keep)
+
+
+def _section_dynamics(page: Page, d: Path, name: str, record: dict | None = None) -> str:
+    rows = _read_jsonl(d / "metrics.jsonl")
+    parts = []
+    if rows:
+        last = rows[-1]
+        best = max(rows, key=lambda r: -r.get("val_loss", r.get("train_loss", np.inf)))
+        parts.append(_table([[k.replace("_", " "), last.get(k), best.get(k)] for k in
+                             ("train_loss", "val_loss", "train_one_step_se", "val_one_step_se", "train_open_loop_se",
+                              "val_open_loop_se") if k in last],
+                            ["", f"last (epoch {last['epoch']})", f"best (epoch {best['epoch']})"]))
+        png = _curves(rows, [("loss", [("train_loss", "train"), ("val_loss", "validation")]),
+                             ("open-loop squared error (latent)", [("train_open_loop_se", "train"), ("val_open_loop_se", "validation")]),
+                             ("one-step squared error (latent)", [("train_one_step_se", "train"), ("val_one_step_se", "validation")])],
+                      page.root / ASSETS / f"{name}_curves.png")
+        parts.append(page.image(png, "training curves") if png else "")
+    parts.append(_config_block(d / "config.toml", "resolved predictor configuration"))
+    return "".join(parts)
+
+
+ROLLOUT_NAMES = {"model": "GRU predictor (ours)", "copy_last": "copy last frame", "linear_pixels": "per-pixel linear extrapolation",
+                 "constant_velocity_latent": "constant velocity in latent space", "reconstruction": "VAE reconstruction (floor)",
+                 "model_samples_mean": "GRU predictor, sampled futures"}
+
+
+def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None) -> str:
+    m = _read_json(d / "metrics.json")
+    if m is None:
+        return "<p>metrics.json is missing.</p>"
+    settings = (record or {}).get("settings", {})
+    ref = settings.get("reference") or {}
+    cfg = m.get("config", {})
+    K, H = cfg.get("context"), cfg.get("horizon")
+    parts = [f'<p class="sub">{len(m.get("sequences", []))} test sequences; {K} observed frames, then {H} predicted '
+             "open loop. One-step errors predict every frame from the true past (as the RTRBM/TSBN papers measured).</p>"]
+    one = m.get("one_step_se_per_frame", {})
+    header = ["method", "one-step squared error per frame"] + (["published"] if ref else [])
+    rows = [[ROLLOUT_NAMES.get(k, k), v] + ([ref.get(k)] if ref else []) for k, v in one.items()]
+    parts.append("<h3>One-step-ahead error</h3>" + _table(rows, header, ["ours" if k == "model" else "" for k in one]))
+    if ref and settings.get("reference_source"):
+        parts.append(f'<p class="sub">Published figures: {_esc(settings["reference_source"])}</p>')
+    ol = m.get("open_loop", {})
+    cols = [("se_per_frame", "squared error / frame"), ("position_error_px", "position error (px)"),
+            ("direction_error_deg", "direction error (deg)"), ("vanished_frames", "frames losing a ball"),
+            ("split_frames", "frames with extra blobs")]
+    cols = [c for c in cols if any(c[0] in v.get("summary", {}) for v in ol.values())]
+    rows = [[ROLLOUT_NAMES.get(k, k)] + [v["summary"].get(c) for c, _ in cols] for k, v in ol.items()]
+    parts.append(f"<h3>Open loop over {H} steps (mean over steps)</h3>"
+                 + _table(rows, ["method"] + [c[1] for c in cols], ["ours" if k == "model" else "" for k in ol]))
+    parts.append('<div class="gallery">'
+                 + page.video(d / "rollout.mp4", "left to right: truth | prediction | error; green frame: observed, "
+                                                 "red frame: predicted", width=560)
+                 + page.image(d / "error_vs_horizon.png", "error against the prediction horizon", width=520) + "</div>")
+    return "".join(parts)
+
+
+def _section_latent_map(page: Page, d: Path, name: str, record: dict | None = None) -> str:
+    figs = [page.image(d / f"{stem}.png", cap) for stem, cap in
+            (("latent_map", "latent map (means of the test split)"), ("manifold", "decoded manifold on an inverse-CDF grid"),
+             ("pairs", "pairs of the most active dimensions"))]
+    return f'<div class="gallery">{"".join(figs)}</div>'
+
+
+def _section_interpolate(page: Page, d: Path, name: str, record: dict | None = None) -> str:
+    r = _read_json(d / "interpolation.json") or {}
+    parts = []
+    if r:
+        lr, er = r.get("length_ratio", {}), r.get("energy_ratio", {})
+        parts.append(f'<p class="sub">{len(r.get("pairs", []))} pairs, metric: {_esc(r.get("metric", ""))}, '
+                     f'{r.get("n_points")} points per geodesic, {_fmt(r.get("seconds"))} s.</p>')
+        parts.append(_table([["length", lr.get("median"), lr.get("q25"), lr.get("q75"), lr.get("min")],
+                             ["energy", er.get("median"), er.get("q25"), er.get("q75"), er.get("min")]],
+                            ["geodesic / linear", "median", "25%", "75%", "min"]))
+        rows = [[f"{k}" + (f" ({' → '.join(p['labels'])})" if "labels" in p else ""), p["line_length"], p["geodesic_length"],
+                 p["length_ratio"], p["converged"]] for k, p in enumerate(r.get("pairs", []))]
+        parts.append("<details><summary>every pair</summary>"
+                     + _table(rows, ["pair", "linear length", "geodesic length", "ratio", "converged"]) + "</details>")
+    pairs = sorted(d.glob("pair_*.png"))
+    parts.append('<div class="gallery">' + page.video(d / "interpolation.mp4", "linear (top) against geodesic (bottom)", width=520)
+                 + "".join(page.image(p, p.stem.replace("_", " "), width=520) for p in pairs[:4]) + "</div>")
+    if len(pairs) > 4:
+        parts.append("<details><summary>more pairs</summary><div class=\"gallery\">"
+                     + "".join(page.image(p, p.stem.replace("_", " "), width=520) for p in pairs[4:]) + "</div></details>")
+    return "".join(parts)
+
+
+def _section_generate(page: Page, d: Path, name: str, record: dict | None = None) -> str:
+    from latentdyn.scenes.file import open_scenes
+
+    parts = []
+    h5 = d / "scenes.h5"
+    if h5.is_file():
+        with open_scenes(h5) as sf:
+            info = {"file": h5.name, "sequences": sf.n_sequences, "frames per sequence": sf.length,
+                    "frame shape": "x".join(map(str, sf.frame_shape)),
+                    **{f"split {k}": len(v) for k, v in sf.splits.items()}}
+        parts.append(_kv_table(info))
+    parts.append('<div class="gallery">' + page.video(d / "scenes.mp4", "the first sequences", width=480) + "</div>")
+    return "".join(parts)
+
+
+def _section_encode(page: Page, d: Path, name: str, record: dict | None = None) -> str:
+    from latentdyn.vae.encode import open_latents
+
+    p = d / "latents.h5"
+    if not p.is_file():
+        return ""
+    with open_latents(p) as lf:
+        return _kv_table({"file": p.name, "kind": lf.kind, "latent dimensions": lf.latent_dim,
+                          "shape of the means": "x".join(map(str, lf.file["mu"].shape)),
+                          **{f"split {k}": len(v) for k, v in lf.splits.items()}})
+
+
+def _section_evaluate(page: Page, d: Path, name: str, record: dict | None = None) -> str:
+    return _section_eval_json(d / "eval.json") if (d / "eval.json").is_file() else ""
+
+
+def _section_compare(page: Page, d: Path, name: str, record: dict | None = None) -> str:
+    return ('<div class="gallery">' + page.image(d / "compare.png", "across datasets: prediction matrix, latent map, manifold")
+            + page.video(d / "compare_flow.mp4", "the training flows side by side, one frame per epoch", width=560) + "</div>")
+
+
+SECTIONS = {
+    "generate": _section_generate, "train-vae": _section_vae, "evaluate": _section_evaluate, "encode": _section_encode,
+    "train-dynamics": _section_dynamics, "rollout": _section_rollout, "latent-map": _section_latent_map,
+    "interpolate": _section_interpolate, "compare-maps": _section_compare,
+}

@@ -1,0 +1,146 @@
+"""Running an experiment: each stage in file order, skipped, resumed or rerun by its key.
+
+A stage whose key is unchanged and that finished is skipped, so running the same command again
+after a crash or Ctrl-C continues where it stopped; training stages interrupted mid-way resume
+from their last checkpoint, and raising ``epochs`` of a finished training stage continues it
+instead of starting over. Changing a setting reruns that stage and everything downstream of it,
+nothing else (the superseded folder is moved aside, see ``runfolder``). See docs/experiments.md.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from latentdyn.core.config import dumps_toml, to_dict
+from latentdyn.core.errors import LatentdynError
+from latentdyn.core.fileio import atomic_path
+from latentdyn.pipeline.plan import Experiment, Stage, load_experiment, plan
+from latentdyn.pipeline.runfolder import RunLog, lock, move_aside, outputs_of, stage_dir, write_record
+from latentdyn.pipeline.stages import KINDS, OUTPUT_OF_KIND, with_inputs
+
+
+def resolved_config(exp: Experiment, s: Stage, run_dir: Path):
+    """The stage's config with every input field naming a stage replaced by that stage's output."""
+    paths = {}
+    for fname, names in s.refs.items():
+        if fname in ("stages", "maps"):
+            continue
+        up = exp.stage(names[0])
+        paths[fname] = str(outputs_of(run_dir, up.name, up.kind)[OUTPUT_OF_KIND[up.kind]])
+    return with_inputs(s.settings, paths)
+
+
+def check_runnable(actions: list[tuple[Stage, str]]) -> None:
+    """Fail before any work if a stage that would run needs a dataset or file that is not here."""
+    for s, action in actions:
+        if action in ("run", "resume") and s.unavailable is not None:
+            raise LatentdynError(f"stage {s.name!r}: {s.unavailable}")
+
+
+def run_experiment(path: str | Path, out: str | Path | None = None, overrides: tuple[str, ...] | list[str] = (),
+                   only: list[str] | None = None, profile: str | None = None, progress: bool | None = None,
+                   echo: Callable[[str], None] | None = print, fetch: bool = False) -> dict:
+    """Run (or continue) an experiment into ``out``; returns {"run_dir", "actions", "report"}.
+
+    ``echo`` receives the stage lines (None: silent, the run.log still has them).
+    """
+    exp = load_experiment(path, overrides, profile)
+    if only is not None:
+        for name in only:
+            exp.stage(name)  # unknown names: one-line error
+    run_dir = Path(out) if out is not None else Path("runs") / exp.info.name
+    if run_dir.exists() and not run_dir.is_dir():
+        raise LatentdynError(f"--out {run_dir} is a file; give a folder")
+    if fetch:
+        _fetch_missing(exp, progress)
+    check_runnable(plan(exp, run_dir, only))  # refuse a missing input or an impossible --only before creating anything
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LatentdynError(f"cannot create run folder {run_dir}: {e.strerror}") from None
+    with lock(run_dir):
+        actions = plan(exp, run_dir, only)
+        check_runnable(actions)
+        with atomic_path(run_dir / "experiment.toml") as tmp:
+            tmp.write_text(f"# resolved from {exp.path}" + (f", profile {profile}" if profile else "")
+                           + "".join(f"\n# --set {o}" for o in overrides) + "\n" + dumps_toml(exp.resolved))
+        log = RunLog(run_dir / "run.log", echo)
+        todo = [s for s, a in actions if a in ("run", "resume")]
+        log(f"experiment {exp.info.name} ({exp.path}) -> {run_dir}: {len(todo)} of {len(actions)} stages to run")
+        for i, (s, action) in enumerate(actions, 1):
+            head = f"[{i}/{len(actions)}] {s.name} ({s.kind})"
+            if action in ("skip", "keep", "missing"):
+                if action == "skip":
+                    log(f"{head}: unchanged, skipped")
+                continue
+            if action == "run" and (moved := move_aside(run_dir, s.name)) is not None:
+                log(f"{head}: settings, inputs or latentdyn changed; the old results are kept in {moved}")
+            d = stage_dir(run_dir, s.name)
+            d.mkdir(parents=True, exist_ok=True)
+            log(f"{head}: {'resuming' if action == 'resume' else 'running'}")
+            t0 = time.perf_counter()
+            write_record(run_dir, s, "running", started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+            try:
+                summary = _run_stage(exp, s, run_dir, action == "resume", progress, echo is not None)
+            except LatentdynError as e:
+                log(f"{head}: failed: {e}")
+                raise LatentdynError(f"stage {s.name!r}: {e}") from None
+            seconds = time.perf_counter() - t0
+            write_record(run_dir, s, "done", seconds=seconds, summary=summary, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+            log(f"{head}: done in {seconds:.1f} s" + (f"; {_fmt_summary(summary)}" if summary else ""))
+    report = run_dir / "report.html"
+    current = any(s.kind == "report" and a in ("run", "resume", "skip") for s, a in actions)  # not one left out by --only
+    return {"run_dir": run_dir, "actions": [(s.name, a) for s, a in actions],
+            "report": report if current and report.exists() else None}
+
+
+def _run_stage(exp: Experiment, s: Stage, run_dir: Path, resume: bool, progress, verbose: bool) -> dict:
+    d = stage_dir(run_dir, s.name)
+    if s.kind == "compare-maps":
+        return _compare_maps(exp, s, run_dir)
+    if s.kind == "report":
+        from latentdyn.pipeline.report.page import write_report
+
+        return {"report": str(write_report(run_dir, title=s.settings.title or None))}
+    cfg = resolved_config(exp, s, run_dir)
+    if not KINDS[s.kind].training:  # trainers write their own (resolved further: likelihood, val split)
+        with atomic_path(d / "config.toml") as tmp:
+            tmp.write_text(dumps_toml(to_dict(cfg)))
+    return KINDS[s.kind].run(cfg, d, resume, progress, verbose)
+
+
+def _compare_maps(exp: Experiment, s: Stage, run_dir: Path) -> dict:
+    from latentdyn.pipeline.report.compare import compare_maps
+
+    c = s.settings
+    sources = [exp.stage(exp.stage(n).settings.vae).settings.data for n in c.maps]
+    rows = []
+    for name in c.maps:
+        vae_stage = exp.stage(exp.stage(name).settings.vae)
+        data = vae_stage.settings.data
+        label = data if sources.count(data) == 1 else f"{data} ({vae_stage.name})"  # tell apart runs on one dataset
+        rows.append({"label": label, "vae": stage_dir(run_dir, vae_stage.name), "map": stage_dir(run_dir, name)})
+    paths = compare_maps(rows, stage_dir(run_dir, s.name), c.title or exp.info.description, c.fps)
+    return {"rows": len(rows), "files": len(paths)}
+
+
+def _fmt_summary(summary: dict) -> str:
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items())
+
+
+def dataset_of(s: Stage) -> str | None:
+    """The dataset name a stage reads directly (not a stage's output, not a scene file), if any."""
+    from latentdyn import datasets as ds
+
+    data = getattr(s.settings, "data", None)
+    return None if data is None or "data" in s.refs or ds.is_scene_source(data) else data
+
+
+def _fetch_missing(exp: Experiment, progress) -> None:
+    from latentdyn import datasets as ds
+
+    for s in exp.stages:
+        if (name := dataset_of(s)) is not None and ds.source_files(name, exp.info.data_dir) is None:
+            ds.fetch(name, exp.info.data_dir, progress)

@@ -1,0 +1,137 @@
+"""The stage kinds of an experiment file: each kind's config, inputs, outputs and runner.
+
+A stage's table in an experiment file holds the keys of its kind's config dataclass (the same
+dataclass the CLI command and the Python API take, see ``latentdyn.core.options``), plus
+``kind``. Input fields (``data``, ``vae``, ``dynamics``, ``latents``, ``maps``) name earlier
+stages; before the stage runs they are replaced by those stages' outputs, so the runner calls
+the Python API (``latentdyn.api``) with a config that holds plain paths, and saves it as the
+stage folder's ``config.toml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from latentdyn import api
+from latentdyn.core.options import option
+from latentdyn.dynamics.config import RolloutConfig, TrainDynamicsConfig
+from latentdyn.geometry.config import InterpolateConfig, LatentMapConfig
+from latentdyn.scenes.config import GenerateConfig
+from latentdyn.vae.config import EncodeConfig, EvaluateConfig, TrainVAEConfig
+
+STAGE_VERSION = 2  # the stage folder's format; part of every cache key (2: flat stage configs)
+
+
+@dataclass
+class CompareMapsConfig:
+    """One figure across datasets: last prediction matrix, latent map, manifold grid; and the training flows."""
+
+    maps: list[str] = option([], "latent-map stages, one row each.")
+    title: str = option("", "Figure title (default: the experiment's description).")
+    fps: float = option(2.0, "Frames per second of the stacked training flows.", minimum=0.1, in_key=False)
+
+
+@dataclass
+class ReportConfig:
+    """The HTML report of the run folder (``report.html``)."""
+
+    title: str = option("", "Page title (default: the experiment's name).")
+
+
+@dataclass
+class ExperimentInfo:
+    """The ``[experiment]`` table."""
+
+    name: str = option("experiment", "Name of the study; the default run folder is runs/NAME.")
+    description: str = option("", "One line for people.")
+    device: str | None = option(None, "Default device of every stage (a stage's own setting wins).", in_key=False)
+    data_dir: str | None = option(None, "Where the dataset files are (see docs/datasets.md).", in_key=False)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A stage kind: its config, what its input fields may name, what it leaves, how it runs."""
+
+    config: type
+    outputs: dict[str, str]  # output name -> path inside the stage folder ("" is the folder itself)
+    refs: dict[str, tuple[str, ...]]  # input field -> the kinds of stage it may name
+    run: Callable[..., dict]  # (config with paths, stage folder, resume, progress, verbose) -> summary
+    training: bool = False
+    partial_inputs: bool = False  # runs with some inputs unfinished (the report shows what has finished)
+
+
+def _pick(d: dict, keys: tuple[str, ...]) -> dict:
+    return {k: d[k] for k in keys if isinstance(d.get(k), (int, float, str))}
+
+
+def _generate(cfg: GenerateConfig, d: Path, resume, progress, verbose) -> dict:
+    videos = [d / "scenes.mp4", d / "scenes.gif"] if cfg.video_sequences else None
+    res = api.generate(cfg, out=d / "scenes.h5", video=videos, progress=progress)
+    return _pick(res.metrics, ("sequences", "frames"))
+
+
+def _train_vae(cfg: TrainVAEConfig, d: Path, resume, progress, verbose) -> dict:
+    res = api.train_vae(cfg, out=d, resume=resume, progress=progress, verbose=verbose)
+    return _pick(res.metrics, ("epoch", "train_elbo", "val_elbo"))
+
+
+def _evaluate(cfg: EvaluateConfig, d: Path, resume, progress, verbose) -> dict:
+    res = api.evaluate(cfg, out=d / "eval.json", progress=progress)
+    return _pick(res.metrics, ("elbo", "log_px_iw", "active_units"))
+
+
+def _encode(cfg: EncodeConfig, d: Path, resume, progress, verbose) -> dict:
+    api.encode(cfg, out=d / "latents.h5", progress=progress)
+    return {}
+
+
+def _train_dynamics(cfg: TrainDynamicsConfig, d: Path, resume, progress, verbose) -> dict:
+    res = api.train_dynamics(cfg, out=d, resume=resume, progress=progress, verbose=verbose)
+    return _pick(res.metrics, ("epoch", "train_loss", "val_loss"))
+
+
+def _rollout(cfg: RolloutConfig, d: Path, resume, progress, verbose) -> dict:
+    res = api.rollout(cfg, out=d, progress=progress)
+    summary = {f"one_step_{k}": v for k, v in res.metrics["one_step_se_per_frame"].items()
+               if k in ("model", "linear_pixels", "copy_last")}
+    pos = res.metrics["open_loop"]["model"]["summary"].get("position_error_px")
+    if pos is not None:
+        summary["position_error_px"] = pos
+    return summary
+
+
+def _latent_map(cfg: LatentMapConfig, d: Path, resume, progress, verbose) -> dict:
+    return api.latent_map(cfg, out=d).metrics
+
+
+def _interpolate(cfg: InterpolateConfig, d: Path, resume, progress, verbose) -> dict:
+    res = api.interpolate(cfg, out=d)
+    return {"median_length_ratio": res.metrics["length_ratio"]["median"], "seconds": res.metrics["seconds"]}
+
+
+KINDS: dict[str, Kind] = {
+    "generate": Kind(GenerateConfig, {"scenes": "scenes.h5"}, {}, _generate),
+    "train-vae": Kind(TrainVAEConfig, {"run": "", "checkpoint": "best.pt"}, {"data": ("generate",)}, _train_vae,
+                      training=True),
+    "evaluate": Kind(EvaluateConfig, {"eval": "eval.json"}, {"data": ("generate",), "vae": ("train-vae",)}, _evaluate),
+    "encode": Kind(EncodeConfig, {"latents": "latents.h5"}, {"data": ("generate",), "vae": ("train-vae",)}, _encode),
+    "train-dynamics": Kind(TrainDynamicsConfig, {"run": "", "checkpoint": "best.pt"}, {"latents": ("encode",)},
+                           _train_dynamics, training=True),
+    "rollout": Kind(RolloutConfig, {"metrics": "metrics.json"},
+                    {"data": ("generate",), "vae": ("train-vae",), "dynamics": ("train-dynamics",)}, _rollout),
+    "latent-map": Kind(LatentMapConfig, {"arrays": "latent_map.npz"}, {"data": ("generate",), "vae": ("train-vae",)},
+                       _latent_map),
+    "interpolate": Kind(InterpolateConfig, {"result": "interpolation.json"},
+                        {"data": ("generate",), "vae": ("train-vae",)}, _interpolate),
+    "compare-maps": Kind(CompareMapsConfig, {"figure": "compare.png"}, {"maps": ("latent-map",)}, None),  # type: ignore[arg-type]
+    "report": Kind(ReportConfig, {"report": "../report.html"}, {}, None, partial_inputs=True),  # type: ignore[arg-type]
+}
+OUTPUT_OF_KIND = {"generate": "scenes", "train-vae": "run", "train-dynamics": "run", "encode": "latents"}  # what an input field that names a stage of this kind receives
+
+
+def with_inputs(cfg: Any, paths: dict[str, Any]) -> Any:
+    """A copy of a stage config whose input fields hold paths instead of stage names."""
+    return dataclasses.replace(cfg, **paths)

@@ -1,0 +1,32 @@
+"""The settings of the generate stage (``latentdyn generate``), one dataclass.
+
+The scene *definition* (box, balls, camera) is a TOML file of its own (``SceneConfig`` in
+``latentdyn.scenes.generate``, documented in docs/formats.md); these are the settings of one
+generation run from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from latentdyn.core.options import option, seed_option
+
+
+@dataclass
+class GenerateConfig:
+    """``latentdyn generate``: synthetic sequences with ground-truth states, in one HDF5 scene file."""
+
+    scene: str = option("light_ball", "A scene name (latentdyn scenes lists them) or a .toml file.", metavar="SCENE",
+                        why="one ball: the smallest study", cli=False)
+    sequences: int = option(1000, "Number of sequences.", short="-n", minimum=1)
+    length: int | None = option(None, "Frames per sequence (default: the scene's length).", minimum=2)
+    seed: int = seed_option()
+    split: str = option("train=0.8,val=0.1,test=0.1", "Named splits and their fractions ('' for none).",
+                        why="model selection reads val, never test")
+    set: list[str] = option([], "Override a setting of the scene definition, e.g. --set render.radius=2.0 (repeatable).",
+                            metavar="KEY=VALUE")
+    video_sequences: int = option(4, "Sequences filmed beside the file (with --video, or in an experiment).", minimum=0)
+    scenes_dir: str | None = option(None, "Folder searched first for scene definitions (then ./scenes, then ours).",
+                                    in_key=False, metavar="DIR")
+    workers: int | None = option(None, "Worker processes (default: the CPU cores, at most 8).", minimum=1, maximum=64,
+                                 in_key=False)

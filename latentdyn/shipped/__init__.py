@@ -1,0 +1,1 @@
+"""The scene and experiment definitions shipped with latentdyn (the repository's scenes/ and experiments/)."""

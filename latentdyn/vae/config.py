@@ -1,0 +1,75 @@
+"""The settings of the VAE stages: train-vae, evaluate, encode (one dataclass each).
+
+Every field is an :func:`latentdyn.core.options.option`: the one place where its name, type,
+default, the reason for the default and its help text live. The ``latentdyn train vae``,
+``evaluate`` and ``encode`` options, the experiment-file keys and the run folder's
+``config.toml`` are derived from these classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from latentdyn.core.options import TrainingOptions, data_dir_option, device_option, option, source_option, vae_option
+
+ARCHS = ("tutorial", "mlp", "resnet")
+LIKELIHOODS = ("auto", "bernoulli", "gaussian")
+BINARIZE = ("none", "static", "dynamic")
+
+
+@dataclass
+class TrainVAEConfig(TrainingOptions):
+    """``latentdyn train vae``: a beta-VAE trained on a dataset or a scene file."""
+
+    data: str = option("fashion-mnist", "A dataset name (mnist, fashion-mnist, cifar10, cifar10-gray) or a scene file.",
+                       metavar="SOURCE", why="the dataset on every Debian machine")
+    data_dir: str | None = data_dir_option()
+    latent_dim: int = option(2, "Latent dimensions.", why="2 gives latent maps one can plot directly", minimum=1, maximum=1024)
+    beta: float = option(1.0, "Weight of the KL term (Higgins et al. 2017).", why="1 is the plain VAE", minimum=0.0)
+    arch: str = option("resnet", "Encoder/decoder: tutorial (the TF CVAE tutorial, exact), mlp (2 dense layers each side) "
+                       "or resnet (ours).", choices=ARCHS, why="resnet: about the tutorial's cost, better fits")
+    width: int = option(32, "resnet: channels of the first stage (doubled at the second).", minimum=4,
+                        why="32: small enough for 2 CPU cores")
+    likelihood: str = option("auto", "p(x|z): bernoulli or gaussian; auto picks Gaussian for colour images, Bernoulli "
+                             "otherwise.", choices=LIKELIHOODS)
+    sigma: float | None = option(None, "Gaussian likelihood: fixed std in [0, 1] pixel units (default: learned per channel).",
+                                 minimum=1e-6)
+    binarize: str = option("none", "Binarise grey images: static (> 0.5 once), dynamic (a Bernoulli draw each epoch) or none.",
+                           choices=BINARIZE)
+    epochs: int = option(10, "Training epochs.", minimum=1, may_resume=True)
+    batch_size: int = option(128, "Global batch size (split over torchrun processes).", minimum=1, maximum=65536,
+                             why="the tutorial's is 32 with lr 1e-4")
+    lr: float = option(1e-3, "Adam learning rate.", minimum=1e-12, maximum=10.0)
+    warmup_epochs: int = option(0, "KL warm-up: beta rises linearly from 0 over these epochs.", minimum=0)
+    limit: int = option(0, "Use only the first N training images (0: all); for quick runs.", minimum=0)
+    val_size: int = option(5000, "Datasets: images of the official training set held out as the val split.",
+                           minimum=0, why="5,000: the usual MNIST validation size")
+    max_memory_mb: int = option(4096, "Scene files larger than this stream from HDF5 in blocks instead of sitting in memory.",
+                                minimum=0, in_key=False, may_resume=True)
+
+
+@dataclass
+class EvaluateConfig:
+    """``latentdyn evaluate``: ELBO, IWAE log p(x), active units and KL per dimension of a trained VAE."""
+
+    vae: str = vae_option()
+    data: str | None = source_option()
+    data_dir: str | None = data_dir_option()
+    split: str = option("test", "The split evaluated.")
+    iw_samples: int = option(64, "Samples of the importance-weighted bound (0: skip).", minimum=0,
+                             why="64: within a fraction of a nat of K=5000 on MNIST (Burda et al. 2016)")
+    checkpoint: str = option("best", "Which checkpoint of the run: best or last.", choices=("best", "last"))
+    limit: int = option(0, "Evaluate only the first N examples (0: all).", minimum=0)
+    device: str = device_option()
+
+
+@dataclass
+class EncodeConfig:
+    """``latentdyn encode``: posterior means and log-variances in HDF5, with provenance."""
+
+    vae: str = vae_option()
+    data: str | None = option(None, "A scene file (every sequence is encoded), or a dataset name (then --split); default: "
+                              "the VAE's training data.", metavar="SOURCE")
+    data_dir: str | None = data_dir_option()
+    split: str | None = option(None, "Datasets: the split to encode (default test). Scene files: every sequence.")
+    device: str = device_option()
