@@ -12,7 +12,7 @@ The models (``NAMES``):
 
 - ``bernoulli``: p(x) = p^x (1 - p)^(1 - x), p = sigmoid(logit). A probability only for x in
   {0, 1}; on grey intensities in (0, 1) it is the "Bernoulli cross-entropy" training loss, whose
-  value is no log-probability of anything (Loaiza-Ganem and Cunningham 2019, Sec. 1).
+  value is no log-probability of anything (Loaiza-Ganem and Cunningham 2019, the continuous Bernoulli).
 - ``discretized-logistic``: the 8-bit discretised logistic of Salimans et al. (2017, PixelCNN++,
   Eq. 2), one component per pixel, location and log-scale per pixel: level k in 0..255 has
   P(k) = F(c_k + 1/510) - F(c_k - 1/510) with c_k = k / 255 and F the logistic CDF, except the
@@ -23,7 +23,7 @@ The models (``NAMES``):
   of Ho et al. 2020, Sec. 3.3, over 256 levels in [0, 1] units).
 - ``gaussian``: the continuous density N(x; sigmoid(m), sigma^2). A density, not a probability:
   on 8-bit data it is only a training loss (its value grows without bound as sigma shrinks;
-  Theis et al. 2016, Sec. 3.1). log sigma is bounded below by log(1 / (255 sqrt(2 pi))), where
+  Theis et al. 2016, on dequantisation). log sigma is bounded below by log(1 / (255 sqrt(2 pi))), where
   the density times the bin width 1/255 cannot exceed 1.
 
 Scales are bounded. The discretised models map the raw log-scale r to
@@ -37,7 +37,7 @@ Data protocols (``PROTOCOLS``): ``binary-static`` (pixels thresholded once, x = 
 ``binary-dynamic`` (x ~ Bernoulli(u8 / 255), drawn afresh; Salakhutdinov and Murray 2008) and
 ``8bit`` (x = u8 / 255, the raw levels). ``is_log_probability`` says which pairs give a true
 log-probability; ``bits_per_dim`` converts an 8-bit negative log-likelihood to bits per
-dimension (van den Oord et al. 2016, Sec. 5.1).
+dimension (van den Oord et al. 2016, Pixel RNN, Sec. 5).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def default_likelihood(binarize: str, colour: bool) -> str:
 
 def bits_per_dim(nll_nats, n_dims: int):
     """Negative log-likelihood in nats per example -> bits per dimension, nll / (n_dims ln 2)
-    (van den Oord et al. 2016, Sec. 5.1). Works on floats, arrays and tensors."""
+    (van den Oord et al. 2016, Pixel RNN, Sec. 5). Works on floats, arrays and tensors."""
     if n_dims < 1:
         raise LatentdynError(f"n_dims {n_dims}: must be at least 1")
     return nll_nats / (n_dims * math.log(2.0))
@@ -117,7 +117,7 @@ def _bounded_log_scale(raw: torch.Tensor) -> torch.Tensor:
 
 
 def _log1mexp(a: torch.Tensor) -> torch.Tensor:
-    """log(1 - exp(a)) for a < 0, accurate everywhere (Maechler 2012, Eq. 7). Each branch gets
+    """log(1 - exp(a)) for a < 0, accurate everywhere (Maechler 2012, "Accurately computing log(1 - exp(-|a|))"). Each branch gets
     only inputs from its own domain, so the branch ``where`` discards has a finite gradient."""
     a = a.clamp(max=-1e-12)
     near = a > -math.log(2.0)
