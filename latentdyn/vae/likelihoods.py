@@ -117,8 +117,9 @@ def _bounded_log_scale(raw: torch.Tensor) -> torch.Tensor:
 
 
 def _log1mexp(a: torch.Tensor) -> torch.Tensor:
-    """log(1 - exp(a)) for a < 0, accurate everywhere (Maechler 2012, "Accurately computing log(1 - exp(-|a|))"). Each branch gets
-    only inputs from its own domain, so the branch ``where`` discards has a finite gradient."""
+    """log(1 - exp(a)) for a < 0, accurate everywhere (Maechler 2012, "Accurately computing
+    log(1 - exp(-|a|))"). Each branch is fed a finite stand-in where the other one is chosen, so
+    the branch ``where`` discards has a finite gradient (no 0 * inf)."""
     a = a.clamp(max=-1e-12)
     near = a > -math.log(2.0)
     a_near = torch.where(near, a, torch.full_like(a, -1.0))
