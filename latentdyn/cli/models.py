@@ -29,7 +29,15 @@ def train_vae_cmd(out, config_file, sets, resume, progress, **params) -> None:
     cfg = build_config(TrainVAEConfig, params, click.get_current_context(), config_file, sets)
     res = api.train_vae(cfg, out=out, resume=resume, progress=progress, verbose=True)
     row = res.metrics
-    echo_row(out, row, f"validation ELBO {row['val_elbo']:.2f} nats" if "val_elbo" in row else "")
+    if row and "val_elbo" in row:
+        from latentdyn.vae import likelihoods as lik
+
+        honest = lik.is_log_probability(res.config.likelihood, lik.data_protocol(res.config.binarize))
+        echo_row(out, row, f"validation ELBO {row['val_elbo']:.2f} nats" if honest else
+                 f"validation objective {row['val_elbo']:.2f} ({res.config.likelihood} on {cfg.binarize} data: a training "
+                 "loss, not a likelihood)")
+    else:
+        echo_row(out, row, "")
 
 
 @train.command(name="dynamics")

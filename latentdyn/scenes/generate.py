@@ -15,6 +15,7 @@ import multiprocessing as mp
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -288,9 +289,19 @@ def _executor(workers: int, config: SceneConfig, seed: int) -> cf.Executor:
     """Worker processes (numpy's small calls hold the GIL, so threads would not scale)."""
     if workers == 1:
         return _Inline(config, seed)
-    # forkserver (spawn where there is none): forking a process that has imported torch (whose
-    # OpenMP and CUDA state do not survive a fork) is a known source of hangs
-    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+    # Forking a process that has imported torch (whose OpenMP and CUDA state do not survive a
+    # fork) is a known source of hangs: fork only while torch is not loaded (the CLI), else
+    # forkserver (spawn where there is none), which runs a script's __main__ again in the
+    # workers unless it is guarded by `if __name__ == "__main__":`, as for any multiprocessing.
+    if "torch" not in sys.modules and "fork" in mp.get_all_start_methods() and sys.platform.startswith("linux"):
+        ctx = mp.get_context("fork")
+    elif "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        # the server imports this module, not the caller's __main__: a script without an
+        # `if __name__ == "__main__"` guard is not run again in it
+        ctx.set_forkserver_preload([__name__])
+    else:  # pragma: no cover - Windows (spawn imports __main__: guard the script)
+        ctx = mp.get_context("spawn")
     return cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(config, seed))
 
 
@@ -348,7 +359,11 @@ def generate(
         ) as bar:
             done = 0
             while pending:
-                chunks, states = pending.popleft().result()
+                try:
+                    chunks, states = pending.popleft().result()
+                except cf.process.BrokenProcessPool:
+                    raise LatentdynError("the scene workers could not start; in a script, put its code under "
+                                         "`if __name__ == \"__main__\":`, or pass workers=1") from None
                 w.write(done, chunks, states)
                 done += len(chunks)
                 bar.update(len(chunks) * T)

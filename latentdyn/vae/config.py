@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from latentdyn.core.options import TrainingOptions, data_dir_option, device_option, option, source_option, vae_option
 
 ARCHS = ("tutorial", "mlp", "resnet")
-LIKELIHOODS = ("auto", "bernoulli", "gaussian")
+LIKELIHOODS = ("auto", "bernoulli", "discretized-logistic", "discretized-gaussian", "gaussian")  # see docs/likelihoods.md
 BINARIZE = ("none", "static", "dynamic")
 
 
@@ -30,10 +30,12 @@ class TrainVAEConfig(TrainingOptions):
                        "or resnet (ours).", choices=ARCHS, why="resnet: about the tutorial's cost, better fits")
     width: int = option(32, "resnet: channels of the first stage (doubled at the second).", minimum=4,
                         why="32: small enough for 2 CPU cores")
-    likelihood: str = option("auto", "p(x|z): bernoulli or gaussian; auto picks Gaussian for colour images, Bernoulli "
-                             "otherwise.", choices=LIKELIHOODS)
-    sigma: float | None = option(None, "Gaussian likelihood: fixed std in [0, 1] pixel units (default: learned per channel).",
-                                 minimum=1e-6)
+    likelihood: str = option("auto", "p(x|z): bernoulli (binary data), discretized-logistic or discretized-gaussian "
+                             "(8-bit data, a likelihood over the 256 levels), gaussian (a continuous density: a training "
+                             "loss only); auto: Bernoulli for binarised data, the discretised logistic for 8-bit images.",
+                             choices=LIKELIHOODS, why="every reported ELBO is then a log-probability of the data")
+    sigma: float | None = option(None, "Continuous Gaussian: fixed std in [0, 1] pixel units (default: learned per channel).",
+                                 minimum=0.00157, maximum=1.0)  # density x bin width <= 1 at the floor: 1 / (255 sqrt(2 pi))
     binarize: str = option("none", "Binarise grey images: static (> 0.5 once), dynamic (a Bernoulli draw each epoch) or none.",
                            choices=BINARIZE)
     epochs: int = option(10, "Training epochs.", minimum=1, may_resume=True)

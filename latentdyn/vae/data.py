@@ -126,11 +126,14 @@ def is_colour(source: str) -> bool:
     return ds.get_spec(source).shape[-1] == 3
 
 
-def resolve_likelihood(source: str, likelihood: str = "auto") -> str:
-    """``auto``: Gaussian for colour images (CIFAR-10, RGB scene frames), Bernoulli otherwise."""
+def resolve_likelihood(source: str, likelihood: str = "auto", binarize: str = "none") -> str:
+    """``auto``: Bernoulli for binarised data, the discretised logistic over the 256 levels for
+    8-bit images, grey or colour (``latentdyn.vae.likelihoods.default_likelihood``)."""
     if likelihood != "auto":
         return likelihood
-    return "gaussian" if is_colour(source) else "bernoulli"
+    from latentdyn.vae.likelihoods import default_likelihood
+
+    return default_likelihood(binarize, is_colour(source))
 
 
 def check_shape(source, shape, model_shape, run) -> None:

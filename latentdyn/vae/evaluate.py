@@ -5,6 +5,15 @@ importance-weighted estimate of log p(x) with K samples (Burda et al. 2016, Eq. 
 least the ELBO in expectation, and tighter as K grows), the number of active latent units
 (dimensions whose posterior mean varies over the data, Cov_x E_q[z_u] > 0.01; Burda et al.
 2016, Sec. 5.2) and the KL of each latent dimension.
+
+Every result names its protocol, ``protocol = {"likelihood", "data", "is_log_probability"}``
+(``data``: "binary-static", "binary-dynamic" or "8bit"; see ``latentdyn.vae.likelihoods``).
+Only when the likelihood is a true log-probability of the data as scored are the bounds
+reported as ``elbo`` and ``log_px_iw`` (and, for 8-bit data, as ``elbo_bits_per_dim`` and
+``iwae_bits_per_dim``). Otherwise (a Bernoulli on grey intensities, a continuous Gaussian
+density) the reconstruction term is reported only as a training loss, E_q[-log p(x|z)] under
+``bernoulli_ce`` or ``gaussian_density_nll``, with ``training_loss`` = that + KL, and no
+importance-weighted estimate is computed.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import numpy as np
 
 from latentdyn.core.errors import LatentdynError
 from latentdyn.core.fileio import atomic_path
+from latentdyn.vae import likelihoods as lik
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016
 
@@ -53,6 +63,9 @@ def evaluate_run(
         raise LatentdynError(f"{source} has images {tuple(shape)} but the model in {run_dir} takes {want}; evaluate on matching data")
     if len(frames) == 0:
         raise LatentdynError(f"the {split!r} split of {source} is empty")
+    protocol = lik.data_protocol(cfg.binarize)
+    honest = lik.is_log_probability(cfg.likelihood, protocol)
+    iw_samples = iw_samples if honest else 0
     g = torch_generator(epoch_seed(cfg.seed, 0, 31), dev)
     g_bin = torch_generator(epoch_seed(cfg.seed, 0, 13), dev)
     elbo, rec, kl, iw, mus, kl_dims = [], [], [], [], [], []
@@ -72,11 +85,23 @@ def evaluate_run(
     result = {
         "run": str(run_dir), "checkpoint": which, "epoch": ck["epoch"], "data": str(source), "split": split,
         "n": len(frames), "binarize": cfg.binarize, "likelihood": cfg.likelihood,
-        "elbo": float(cat(elbo).mean()), "rec": float(cat(rec).mean()), "kl": float(cat(kl).mean()),
-        "iw_samples": iw_samples, "log_px_iw": float(cat(iw).mean()) if iw_samples else None,
-        "active_units": n_active, "latent_dim": model.latent_dim,
-        "posterior_mean_variance": var.tolist(), "kl_per_dim": cat(kl_dims).mean(0).tolist(),
+        "protocol": {"likelihood": cfg.likelihood, "data": protocol, "is_log_probability": honest},
     }
+    n_dims = int(np.prod(model.shape))
+    rec_mean, kl_mean = float(cat(rec).mean()), float(cat(kl).mean())
+    if honest:
+        result.update({"elbo": float(cat(elbo).mean()), "rec": rec_mean, "kl": kl_mean, "iw_samples": iw_samples,
+                       "log_px_iw": float(cat(iw).mean()) if iw_samples else None})
+        if protocol == "8bit":
+            result["elbo_bits_per_dim"] = float(lik.bits_per_dim(-result["elbo"], n_dims))
+            result["iwae_bits_per_dim"] = float(lik.bits_per_dim(-result["log_px_iw"], n_dims)) if iw_samples else None
+    else:
+        result.update({lik.TRAINING_LOSS_KEY[cfg.likelihood]: -rec_mean, "kl": kl_mean,
+                       "training_loss": kl_mean - rec_mean, "iw_samples": 0,
+                       "note": f"{cfg.likelihood} on {protocol} data is no log-probability: a training loss, "
+                               "no ELBO or log p(x)"})
+    result.update({"n_dims": n_dims, "active_units": n_active, "latent_dim": model.latent_dim,
+                   "posterior_mean_variance": var.tolist(), "kl_per_dim": cat(kl_dims).mean(0).tolist()})
     if config is not None:
         result["config"] = config  # `latentdyn evaluate --config FILE.json` reruns it
     with atomic_path(out if out is not None else Path(run_dir) / f"eval_{split}.json") as tmp:

@@ -21,6 +21,18 @@ Architectures (``TrainVAEConfig.arch``):
 - ``resnet`` (default): residual blocks with group normalisation and SiLU at 1/2 and 1/4 of the
   input resolution, a thin full-resolution output stage; about the tutorial's cost per image.
 Other input sizes: decoders produce 4 * ceil(H / 4) pixels and are cropped to H (and W).
+
+Likelihoods (``TrainVAEConfig.likelihood``, ``latentdyn.vae.likelihoods``): ``bernoulli`` (logits;
+a log-probability of binarised data only), ``discretized-logistic`` and ``discretized-gaussian``
+(8-bit data x = u8 / 255: a location and a log-scale per pixel, the probability of the integer
+level), ``gaussian`` (continuous density with one learned or fixed sigma per channel: a training
+loss on 8-bit data). The decoder outputs ``n_params`` maps per image channel (the Gaussian's
+sigma is a parameter of the model, not a decoder output).
+
+Precision: the reparameterisation (mu, logvar, eps, z), the KL and the log-likelihood sums are
+computed in float32 with autocast switched off, whatever precision the encoder and decoder run
+in: under bfloat16 (8 bits of mantissa) mu + sigma * eps would drop posterior noise smaller
+than about mu / 256.
 """
 
 from __future__ import annotations
@@ -28,12 +40,12 @@ from __future__ import annotations
 import math
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from latentdyn.core.errors import LatentdynError
+from latentdyn.vae import likelihoods as lik
 
 ARCHS = ("tutorial", "mlp", "resnet")
-LIKELIHOODS = ("bernoulli", "gaussian")
+LIKELIHOODS = lik.NAMES  # bernoulli, gaussian, discretized-logistic, discretized-gaussian
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -67,9 +79,17 @@ class ResBlock(nn.Module):
         return x + self.body(x)
 
 
+def decoder_maps(likelihood: str) -> int:
+    """Decoder output maps per image channel: the likelihood's parameters, less the continuous
+    Gaussian's sigma (a model parameter)."""
+    return 1 if likelihood == "gaussian" else lik.get(likelihood).n_params
+
+
 def build(cfg, shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
-    """Encoder (x -> 2d) and decoder (z -> output map of the input's shape (C, H, W))."""
+    """Encoder (x -> 2d) and decoder (z -> output map (P * C, H, W) of the input's shape (C, H, W),
+    P = ``decoder_maps``)."""
     (C, H, W), d = shape, cfg.latent_dim
+    P = decoder_maps(cfg.likelihood)
     h4, w4 = math.ceil(H / 4), math.ceil(W / 4)
     if cfg.arch == "tutorial":
         enc_conv = nn.Sequential(nn.Conv2d(C, 32, 3, 2), nn.ReLU(), nn.Conv2d(32, 64, 3, 2), nn.ReLU(), nn.Flatten())
@@ -80,13 +100,13 @@ def build(cfg, shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
             nn.Linear(d, 32 * h4 * w4), nn.ReLU(), nn.Unflatten(1, (32, h4, w4)),
             nn.ConvTranspose2d(32, 64, 3, 2, padding=1, output_padding=1), nn.ReLU(),
             nn.ConvTranspose2d(64, 32, 3, 2, padding=1, output_padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(32, C, 3, 1, padding=1),
+            nn.ConvTranspose2d(32, P * C, 3, 1, padding=1),
         )
     elif cfg.arch == "mlp":
         D = C * H * W
         enc = nn.Sequential(nn.Flatten(), nn.Linear(D, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 2 * d))
-        dec = nn.Sequential(nn.Linear(d, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, D),
-                            nn.Unflatten(1, (C, H, W)))
+        dec = nn.Sequential(nn.Linear(d, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, P * D),
+                            nn.Unflatten(1, (P * C, H, W)))
     else:
         a, b = cfg.width, 2 * cfg.width
         enc_conv = nn.Sequential(
@@ -100,13 +120,18 @@ def build(cfg, shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
             nn.Linear(d, b * h4 * w4), nn.Unflatten(1, (b, h4, w4)), ResBlock(b),
             nn.ConvTranspose2d(b, a, 4, 2, padding=1), ResBlock(a),
             nn.ConvTranspose2d(a, a, 4, 2, padding=1), nn.GroupNorm(min(8, a), a), nn.SiLU(),
-            nn.Conv2d(a, C, 3, padding=1),
+            nn.Conv2d(a, P * C, 3, padding=1),
         )
     return enc, dec
 
 
+def _fp32(t: torch.Tensor):
+    """A block with autocast off on ``t``'s device: float32 arithmetic stays float32."""
+    return torch.autocast(t.device.type, enabled=False)
+
+
 class BetaVAE(nn.Module):
-    """q(z|x) = N(mu(x), diag exp(logvar(x))), p(z) = N(0, I), p(x|z) Bernoulli or Gaussian."""
+    """q(z|x) = N(mu(x), diag exp(logvar(x))), p(z) = N(0, I), p(x|z) one of ``LIKELIHOODS``."""
 
     def __init__(self, cfg, shape: tuple[int, int, int]):
         """``cfg``: a :class:`latentdyn.vae.config.TrainVAEConfig` (arch, latent_dim, beta,
@@ -116,6 +141,7 @@ class BetaVAE(nn.Module):
         self.cfg = cfg
         self.shape = tuple(int(s) for s in shape)  # (C, H, W)
         self.latent_dim = cfg.latent_dim
+        self.lik = lik.get(cfg.likelihood)
         self.encoder, self.decoder = build(cfg, self.shape)
         if cfg.likelihood == "gaussian":
             init = math.log(cfg.sigma) if cfg.sigma is not None else math.log(0.1)
@@ -123,61 +149,83 @@ class BetaVAE(nn.Module):
 
     # ---- the two halves ---------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, C, H, W) in [0, 1] -> mean and log-variance, each (B, d)."""
+        """x (B, C, H, W) in [0, 1] -> mean and log-variance, each (B, d) (in the encoder's dtype)."""
         h = self.encoder(x)  # (B, 2d)
         mu, logvar = h.chunk(2, dim=-1)  # (B, d) each
         return mu, logvar.clamp(-30.0, 20.0)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """z (B, d) -> output map (B, C, H, W): Bernoulli logits or Gaussian pre-sigmoid means."""
+        """z (B, d) -> the decoder's output map (B, P * C, H, W): Bernoulli logits, Gaussian
+        pre-sigmoid means (P = 1), or the discretised models' location and raw log-scale maps (P = 2)."""
         out = self.decoder(z)
         return _crop(out, self.shape[1], self.shape[2])
 
+    def likelihood_params(self, out: torch.Tensor) -> torch.Tensor:
+        """Decoder output map -> the likelihood's ``params`` (float32): for the continuous Gaussian
+        the learned (or fixed) log-sigma per channel is appended as a second map."""
+        out = out.float()
+        if self.cfg.likelihood == "gaussian":
+            out = torch.cat([out, self.log_sigma.float().expand_as(out)], dim=1)  # (B, 2C, H, W)
+        return out
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, d) -> the decoder's mean image (B, C, H, W) in [0, 1]; differentiable."""
-        return torch.sigmoid(self.decode_logits(z))
+        out = self.decode_logits(z)
+        if self.cfg.likelihood == "bernoulli":
+            return torch.sigmoid(out)  # in the decoder's dtype, as before
+        with _fp32(out):
+            return self.lik.mean(self.likelihood_params(out))
 
     # ---- densities ----------------------------------------------------------------------------
     def log_px_z(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """log p(x|z) per example (B,), summed over pixels."""
-        if self.cfg.likelihood == "bernoulli":
-            return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
-        mean = torch.sigmoid(logits)
-        ls = self.log_sigma.expand_as(x)
-        return -0.5 * (((x - mean) / ls.exp()) ** 2 + 2 * ls + LOG_2PI).flatten(1).sum(1)
+        """log p(x|z) per example (B,), summed over pixels, in float32; ``logits`` is the decoder's
+        output map (``decode_logits``)."""
+        with _fp32(logits):
+            return self.lik.log_prob(x.float(), self.likelihood_params(logits))
 
     @staticmethod
     def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        """KL(N(mu, exp(logvar)) || N(0, 1)) per dimension (B, d): Kingma and Welling 2014, App. B."""
-        return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+        """KL(N(mu, exp(logvar)) || N(0, 1)) per dimension (B, d), in float32: Kingma and Welling 2014, App. B."""
+        with _fp32(mu):
+            mu, logvar = mu.float(), logvar.float()
+            return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None,
+                       k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """z = mu + exp(logvar / 2) * eps, eps ~ N(0, I), in float32 with autocast off (Kingma and
+        Welling 2014, Sec. 2.4). mu, logvar (B, d) -> (z, eps), each (B, d), or (k, B, d) with ``k``."""
+        with _fp32(mu):
+            mu, logvar = mu.float(), logvar.float()
+            shape = mu.shape if k is None else (k, *mu.shape)
+            eps = torch.randn(shape, generator=generator, device=mu.device, dtype=torch.float32)
+            return mu + torch.exp(0.5 * logvar) * eps, eps
 
     def forward(self, x: torch.Tensor, beta: float | None = None, generator: torch.Generator | None = None) -> dict:
-        """One-sample ELBO terms per example: {'loss', 'elbo', 'rec', 'kl'} each (B,)."""
+        """One-sample ELBO terms per example: {'loss', 'elbo', 'rec', 'kl'} each (B,), float32."""
         mu, logvar = self.encode(x)  # (B, d)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        z = mu + (0.5 * logvar).exp() * eps  # (B, d) reparameterisation
-        logits = self.decode_logits(z).float()  # (B, C, H, W)
-        rec = self.log_px_z(x.float(), logits)  # (B,)
-        kl = self.kl_per_dim(mu.float(), logvar.float()).sum(1)  # (B,)
+        z, _ = self.reparameterize(mu, logvar, generator)  # (B, d) float32
+        logits = self.decode_logits(z)  # (B, P * C, H, W), under the caller's autocast
+        rec = self.log_px_z(x, logits)  # (B,)
+        kl = self.kl_per_dim(mu, logvar).sum(1)  # (B,)
         b = self.cfg.beta if beta is None else beta
         return {"loss": -(rec - b * kl), "elbo": rec - kl, "rec": rec, "kl": kl}
 
     @torch.no_grad()
     def log_px_iw(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None, chunk: int = 64) -> torch.Tensor:
-        """Importance-weighted estimate of log p(x) with k samples (Burda et al. 2016), (B,)."""
+        """Importance-weighted estimate of log p(x) with k samples (Burda et al. 2016, Eq. 8), (B,), float32."""
         mu, logvar = self.encode(x)  # (B, d)
-        std = (0.5 * logvar).exp()
         B, d = mu.shape
         terms = []
         for s in range(0, k, chunk):
             kk = min(chunk, k - s)
-            eps = torch.randn((kk, B, d), generator=generator, device=mu.device, dtype=mu.dtype)
-            z = mu + std * eps  # (kk, B, d)
-            logits = self.decode_logits(z.reshape(kk * B, d)).float()  # (kk*B, C, H, W)
-            xr = x.float().unsqueeze(0).expand(kk, *x.shape).reshape(kk * B, *x.shape[1:])
+            z, eps = self.reparameterize(mu, logvar, generator, k=kk)  # (kk, B, d) float32
+            logits = self.decode_logits(z.reshape(kk * B, d))  # (kk*B, P * C, H, W)
+            xr = x.unsqueeze(0).expand(kk, *x.shape).reshape(kk * B, *x.shape[1:])
             lpx = self.log_px_z(xr, logits).view(kk, B)  # (kk, B)
-            lpz = (-0.5 * (z.pow(2) + LOG_2PI)).sum(-1)  # (kk, B)
-            lqz = (-0.5 * (eps.pow(2) + LOG_2PI) - 0.5 * logvar).sum(-1)  # (kk, B)
-            terms.append(lpx + lpz - lqz)
+            with _fp32(z):
+                lpz = (-0.5 * (z.pow(2) + LOG_2PI)).sum(-1)  # (kk, B)
+                lqz = (-0.5 * (eps.pow(2) + LOG_2PI) - 0.5 * logvar.float()).sum(-1)  # (kk, B)
+                terms.append(lpx + lpz - lqz)
         w = torch.cat(terms)  # (k, B)
         return torch.logsumexp(w, 0) - math.log(k)

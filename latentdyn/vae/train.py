@@ -52,7 +52,7 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
     from latentdyn.vae.flow import FlowRecorder
     from latentdyn.vae.model import BetaVAE
 
-    cfg.likelihood = resolve_likelihood(cfg.data, cfg.likelihood)  # the saved config says what was used
+    cfg.likelihood = resolve_likelihood(cfg.data, cfg.likelihood, cfg.binarize)  # the saved config says what was used
     if cfg.val_split is None:
         cfg.val_split = val_split_of(cfg) or ""  # recorded: the run says what it was selected on
     B = dist.local_batch(cfg.batch_size)  # per-rank batch; the configured one is global
@@ -99,6 +99,14 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
             flow["flow"] = FlowRecorder(run_dir, (val if val is not None else train).head(8), cfg, device)
         flow["flow"].snapshot(model, epoch, row.get("val_elbo", row["train_elbo"]), tracker)
 
+    from latentdyn.vae import likelihoods as lik
+
+    honest = lik.is_log_probability(cfg.likelihood, lik.data_protocol(cfg.binarize))
+    name = "ELBO" if honest else f"-({lik.TRAINING_LOSS_KEY.get(cfg.likelihood, 'loss')} + KL), not a likelihood"
+
+    def message(r: dict) -> str:
+        return f"train {name} {r['train_elbo']:.2f}" + (f", val {r['val_elbo']:.2f}" if "val_elbo" in r else "")
+
     fit = Fit(
         kind="vae", run_dir=run_dir, plain=plain, model=model, optimizer=opt, epochs=cfg.epochs, terms=TERMS,
         step=step, batches=batches, n_batches=-(-len(train) // B), n_examples=len(train) * dist.world,
@@ -106,9 +114,9 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
         validate=(lambda epoch: evaluate_elbo(model, val, cfg, device)) if val is not None else None,
         schedule=cfg.lr_schedule, patience=cfg.patience if val is not None else 0,
         extra={"data": {"source": str(cfg.data), "shape": [C, H, W], "n_train": len(train) * dist.world,
-                        "val_split": cfg.val_split}},
+                        "val_split": cfg.val_split, "elbo_is_log_probability": honest}},
         on_epoch=on_epoch,
-        message=lambda r: f"train ELBO {r['train_elbo']:.2f}" + (f", val ELBO {r['val_elbo']:.2f}" if "val_elbo" in r else ""),
+        message=message,
     )
     try:
         row = run_epochs(fit, dist, device, progress, verbose, resume, RESUME_MAY_CHANGE, tracker)

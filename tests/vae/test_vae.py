@@ -225,8 +225,19 @@ def test_cli_train_evaluate_and_animation(tiny_scene, tmp_path):
     import json
 
     res = json.loads((out / "eval_val.json").read_text())
+    # --likelihood auto on 8-bit frames is the discretised logistic: the ELBO is a log-probability of the frames
+    assert res["protocol"] == {"likelihood": "discretized-logistic", "data": "8bit", "is_log_probability": True}
     assert res["n"] == 10 * 8 and len(res["kl_per_dim"]) == 3 and res["log_px_iw"] >= res["elbo"] - 1.0
+    assert res["elbo_bits_per_dim"] == pytest.approx(-res["elbo"] / (28 * 28 * math.log(2)))
     assert 0 <= res["active_units"] <= 3 and math.isclose(sum(res["kl_per_dim"]), res["kl"], rel_tol=1e-4)
+    # Bernoulli cross-entropy on grey intensities is reported as a training loss only, never as an ELBO
+    r = CliRunner().invoke(cli, ["train", "vae", "--data", str(tiny_scene), "--out", str(tmp_path / "b"), "--arch", "mlp",
+                                 "--epochs", "1", "--likelihood", "bernoulli", "--device", "cpu"])
+    assert r.exit_code == 0 and "not a likelihood" in r.output and "ELBO" not in r.output, r.output
+    r = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "b"), "--split", "val", "--iw-samples", "8"])
+    res = json.loads((tmp_path / "b" / "eval_val.json").read_text())
+    assert res["protocol"]["is_log_probability"] is False and "elbo" not in res and "log_px_iw" not in res
+    assert res["bernoulli_ce"] > 0
 
 
 @pytest.mark.parametrize(

@@ -60,8 +60,13 @@ def _section_vae(page: Page, d: Path, name: str, record: dict | None = None) -> 
 
 def _section_eval_json(path: Path) -> str:
     r = _read_json(path) or {}
-    keep = {k: r.get(k) for k in ("data", "split", "n", "epoch", "elbo", "rec", "kl", "log_px_iw", "iw_samples",
-                                  "active_units", "latent_dim") if k in r}
+    keep = {k: r.get(k) for k in ("data", "split", "n", "epoch", "elbo", "elbo_bits_per_dim", "rec", "kl", "log_px_iw",
+                                  "iwae_bits_per_dim", "iw_samples", "bernoulli_ce", "gaussian_density_nll",
+                                  "training_loss", "note", "active_units", "latent_dim") if k in r}
+    p = r.get("protocol") or {}
+    if p:
+        keep["protocol"] = (f"{p.get('likelihood')} on {p.get('data')} data; "
+                            + ("a log-probability of the data" if p.get("is_log_probability") else "a training loss, not a likelihood"))
     return f"<h3>Evaluation ({_esc(path.name)})</h3>" + _kv_table(keep)
 
 
