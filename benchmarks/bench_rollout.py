@@ -20,9 +20,11 @@ import time
 import torch
 
 from latentdyn.engine.devices import pick_device
-from latentdyn.dynamics.model import DynamicsConfig, LatentGRU, predict
+from latentdyn.dynamics.config import TrainDynamicsConfig
+from latentdyn.dynamics.model import LatentGRU, predict
 from latentdyn.dynamics.rollout import decode_latents
-from latentdyn.vae.model import BetaVAE, VAEConfig
+from latentdyn.vae.config import TrainVAEConfig
+from latentdyn.vae.model import BetaVAE
 
 
 def sync(dev):
@@ -42,10 +44,10 @@ def main() -> None:
     dev = pick_device(args.device)
     torch.manual_seed(0)
     d = 4
-    vae = BetaVAE(VAEConfig(arch=args.arch, latent_dim=d)).to(dev).eval()
+    vae = BetaVAE(TrainVAEConfig(arch=args.arch, latent_dim=d, likelihood="bernoulli"), (1, 28, 28)).to(dev).eval()
     if dev.type in ("cpu", "cuda"):
         vae = vae.to(memory_format=torch.channels_last)
-    gru = LatentGRU(DynamicsConfig(hidden=128, latent_dim=d)).to(dev).eval()
+    gru = LatentGRU(TrainDynamicsConfig(hidden=128), d).to(dev).eval()
     torch.nn.init.normal_(gru.head.weight, std=0.01)  # make it move
     ctx = torch.randn(args.sequences, args.context, d, device=dev)
     ctx_lv = torch.full_like(ctx, -3.0)

@@ -24,12 +24,14 @@ import torch
 
 from latentdyn.scenes import generate as scenes
 from latentdyn.engine.devices import pick_device
-from latentdyn.dynamics.model import DynamicsConfig, LatentGRU
-from latentdyn.dynamics.train import DynamicsData, DynamicsRunConfig, DynamicsTrain, train_dynamics, window_loss
+from latentdyn.dynamics.config import TrainDynamicsConfig
+from latentdyn.dynamics.model import LatentGRU
+from latentdyn.dynamics.train import train_dynamics, window_loss
 from latentdyn.vae.encode import encode
 from latentdyn.scenes.file import open_scenes
-from latentdyn.vae.model import BetaVAE, VAEConfig
-from latentdyn.vae.train import DataConfig, OptimConfig, VAERunConfig, train_vae
+from latentdyn.vae.config import TrainVAEConfig
+from latentdyn.vae.model import BetaVAE
+from latentdyn.vae.train import train_vae
 
 
 def sync(dev):
@@ -37,10 +39,10 @@ def sync(dev):
         torch.cuda.synchronize(dev)
 
 
-def plain_vae(frames_u8: np.ndarray, cfg: VAEConfig, batch: int, dev) -> float:
+def plain_vae(frames_u8: np.ndarray, cfg: TrainVAEConfig, batch: int, dev) -> float:
     """Frames/s of the plain DataLoader loop (one epoch)."""
     torch.manual_seed(0)
-    model = BetaVAE(cfg).to(dev)
+    model = BetaVAE(cfg, (1, *frames_u8.shape[1:3])).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.from_numpy(frames_u8.astype(np.float32) / 255.0)[:, None]  # (N, 1, H, W) on the CPU
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), batch_size=batch, shuffle=True)
@@ -66,7 +68,7 @@ def plain_dynamics(mu: np.ndarray, lv: np.ndarray, context: int, horizon: int, b
     idx = start[:, None] + np.arange(L)
     wm, wl = torch.from_numpy(mu[seq[:, None], idx]), torch.from_numpy(lv[seq[:, None], idx])  # (W, L, d) on the CPU
     torch.manual_seed(0)
-    model = LatentGRU(DynamicsConfig(latent_dim=d, hidden=128)).to(dev)
+    model = LatentGRU(TrainDynamicsConfig(hidden=128), d).to(dev)
     model.fit_scales(torch.from_numpy(mu).to(dev))
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(wm, wl), batch_size=batch, shuffle=True)
@@ -98,11 +100,9 @@ def main() -> None:
             frames = sf.read_frames(np.arange(sf.n_sequences)).reshape(-1, 28, 28)  # (N*T, 28, 28) uint8
         print(f"device: {dev}" + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else
                                   f", {torch.get_num_threads()} threads") + f"; {len(frames):,} frames of 28x28")
-        cfg = VAEConfig(arch=args.arch, latent_dim=4, likelihood="bernoulli", channels=1, height=28, width_px=28)
-        plain = plain_vae(frames, cfg, args.batch_size, dev)
-        run = VAERunConfig(model=VAEConfig(arch=args.arch, latent_dim=4, likelihood="bernoulli"),
-                           data=DataConfig(source=str(path), val_split=""),
-                           train=OptimConfig(epochs=1, batch_size=args.batch_size, device=str(dev)))
+        run = TrainVAEConfig(data=str(path), arch=args.arch, latent_dim=4, likelihood="bernoulli", val_split="", epochs=1,
+                             batch_size=args.batch_size, device=str(dev))
+        plain = plain_vae(frames, run, args.batch_size, dev)
         row = train_vae(run, tmp / "vae", progress=False, verbose=False)
         ours = len(frames) / row["seconds"]
         print(f"VAE ({args.arch}, batch {args.batch_size})  plain DataLoader loop: {plain:10,.0f} frames/s")
@@ -115,8 +115,8 @@ def main() -> None:
             mu, lv = f["mu"][...], f["logvar"][...]
         K, H, B = 5, 20, 64
         plain_w = plain_dynamics(mu, lv, K, H, B, dev)
-        dcfg = DynamicsRunConfig(model=DynamicsConfig(hidden=128), data=DynamicsData(latents=str(lat), val_split=""),
-                                 train=DynamicsTrain(epochs=1, batch_size=B, context=K, horizon=H, device=str(dev)))
+        dcfg = TrainDynamicsConfig(latents=str(lat), hidden=128, val_split="", epochs=1, batch_size=B, context=K, horizon=H,
+                                   device=str(dev))
         drow = train_dynamics(dcfg, tmp / "dyn", progress=False, verbose=False)
         ours_w = len(mu) * 4 / drow["seconds"]
         print(f"GRU (context {K}, horizon {H}, batch {B})  plain DataLoader loop: {plain_w:10,.0f} windows/s")

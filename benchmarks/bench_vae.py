@@ -27,8 +27,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from latentdyn import datasets
-from latentdyn.vae.model import VAEConfig
-from latentdyn.vae.train import DataConfig, OptimConfig, VAERunConfig, train_vae
+from latentdyn.vae.config import TrainVAEConfig
+from latentdyn.vae.train import train_vae
 
 
 class TutorialVAE(nn.Module):
@@ -98,13 +98,12 @@ def main() -> None:
     target = elbos[-1]
     total = sum(secs)
     with tempfile.TemporaryDirectory() as d:
-        cfg = VAERunConfig(model=VAEConfig(), data=DataConfig(source=args.data, data_dir=args.data_dir, binarize="static",
-                                                              limit=args.limit),
-                           train=OptimConfig(epochs=args.max_ours_epochs, device=str(dev)))
+        cfg = TrainVAEConfig(data=args.data, data_dir=args.data_dir, binarize="static", limit=args.limit,
+                             epochs=args.max_ours_epochs, device=str(dev))
         reached, wall, ours_secs = None, 0.0, []
         run = Path(d) / "run"
         for epoch in range(1, args.max_ours_epochs + 1):
-            cfg.train.epochs = epoch
+            cfg.epochs = epoch
             t0 = time.perf_counter()
             train_vae(cfg, run, resume=epoch > 1, progress=False)
             wall += time.perf_counter() - t0
