@@ -65,7 +65,7 @@ def decode_latents(vae, z, batch: int = 2048) -> np.ndarray:
     with torch.no_grad():
         for s in range(0, len(flat), batch):
             outs.append(vae.decode(flat[s : s + batch].to(dev)).float())  # (B, C, H, W)
-    x = torch.cat(outs) if outs else torch.zeros(0, vae.cfg.channels, vae.cfg.height, vae.cfg.width_px)
+    x = torch.cat(outs) if outs else torch.zeros(0, *vae.shape)
     return x.permute(0, 2, 3, 1).reshape(*lead, *x.shape[2:], x.shape[1]).cpu().numpy()  # (..., H, W, C)
 
 
@@ -224,7 +224,16 @@ def plot_errors(result: dict, path: Path) -> Path:
 
 def write_rollout_video(truth: np.ndarray, pred: np.ndarray, K: int, ids, out: Path, fps: float) -> list[Path]:
     """Per sequence [truth | prediction | |error|]; observed frames framed green, predicted red."""
-    from latentdyn.viz.video import auto_scale, grid, upscale, write_video
+    from latentdyn.viz.video import write_video
+
+    frames = rollout_frames(truth, pred, K, ids)
+    return [write_video(frames, out / "rollout.mp4", fps), write_video(frames, out / "rollout.gif", fps)]
+
+
+def rollout_frames(truth: np.ndarray, pred: np.ndarray, K: int, ids) -> np.ndarray:
+    """The rollout film as uint8 frames (L, H, W, 3): truth (S, L, h, w, C) beside the prediction
+    (S, L - K, h, w, C) after K observed frames, and their difference."""
+    from latentdyn.viz.video import auto_scale, grid, upscale
 
     S, L, h, w, C = truth.shape
     full = truth.copy()
@@ -245,5 +254,4 @@ def write_rollout_video(truth: np.ndarray, pred: np.ndarray, K: int, ids, out: P
         panels.append(np.concatenate([cols[0], gap, cols[1], gap, cols[2]], axis=2))
     title = [f"step {t + 1}/{L}  " + ("observed" if t < K else f"predicted +{t - K + 1}") + "   truth | prediction | error"
              for t in range(L)]
-    frames = grid(panels, labels=[f"seq {i}" for i in ids[:S]], columns=1 if S <= 2 else 2, title=title)
-    return [write_video(frames, out / "rollout.mp4", fps), write_video(frames, out / "rollout.gif", fps)]
+    return grid(panels, labels=[f"seq {i}" for i in ids[:S]], columns=1 if S <= 2 else 2, title=title)

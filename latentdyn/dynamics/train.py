@@ -178,6 +178,7 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
         return msg
 
     tracker = Tracker(run_dir, cfg.tensorboard and dist.main) if dist.main else None
+    on_epoch = _rollout_film(cfg, val, tracker, device) if tracker is not None and tracker.enabled and val else None
     fit = Fit(
         kind="dynamics", run_dir=run_dir, plain=plain, model=model, optimizer=opt, epochs=cfg.epochs, terms=TERMS,
         step=lambda batch, epoch: net(*batch), batches=batches, n_batches=-(-n_windows // B),
@@ -186,7 +187,7 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
         grad_clip=cfg.grad_clip, schedule=cfg.lr_schedule, patience=cfg.patience if val is not None else 0,
         extra={"data": {"latents": str(cfg.latents), "n_train": N * dist.world, "length": T, "latent_dim": latent_dim,
                         "vae_sha256": vae_sha256, "val_split": cfg.val_split}},
-        message=message,
+        message=message, on_epoch=(lambda epoch, row: on_epoch(model, epoch)) if on_epoch else None,
     )
     try:
         row = run_epochs(fit, dist, device, progress, verbose, resume, RESUME_MAY_CHANGE, tracker)
@@ -195,6 +196,34 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
             tracker.close()
     distributed.finish(model, dist, run_dir, cfg.batch_size)
     return row
+
+
+def _rollout_film(cfg: TrainDynamicsConfig, val, tracker, device, n: int = 4):
+    """For TensorBoard: each epoch, the open loop of the first ``n`` validation sequences decoded
+    by the VAE that made the latents (when its run folder is still there), as a video."""
+    from latentdyn.dynamics.rollout import decode_latents, rollout_frames
+    from latentdyn.vae.encode import open_latents
+    from latentdyn.vae.train import load_vae
+
+    with open_latents(cfg.latents) as lf:
+        vae_run = Path(lf.file.attrs.get("vae_run", ""))
+        try:
+            lf.check_vae(vae_run)
+        except LatentdynError:
+            return None  # the VAE is gone or changed: scalars only
+    vae = load_vae(vae_run, "best", device)[0]
+    mu, lv = val[0][:n], val[1][:n]  # (n, T, d)
+    K, L = cfg.context, cfg.context + cfg.horizon
+    truth = decode_latents(vae, mu[:, :L].cpu().numpy())  # (n, L, h, w, C): the reconstruction stands for the truth
+
+    def film(model, epoch: int) -> None:
+        model.eval()
+        with torch.no_grad():
+            z = model.rollout(mu[:, :K], lv[:, :K], cfg.horizon)["mu"]  # (n, H, d)
+        frames = rollout_frames(truth, decode_latents(vae, z.cpu().numpy()), K, list(range(len(mu))))
+        tracker.video("val/rollout", frames, epoch)
+
+    return film
 
 
 def load_dynamics(run_dir: str | Path, which: str = "best", device="cpu"):
