@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto", help="auto (cuda, mps, cpu) or a device name; both solvers use it")
+    ap.add_argument("--skip-stochman", action="store_true", help="time only ours (StochMan not installed, or to save time)")
     args = ap.parse_args()
     from latentdyn.engine.devices import pick_device
 
@@ -70,6 +71,13 @@ def main() -> None:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     t_ours = time.perf_counter() - t0
+    if args.skip_stochman:
+        print(f"straight line      : energy {ours['line_energy'].sum().item():10.1f}   length median {ours['line_length'].median():.3f}")
+        print(f"latentdyn          : energy {ours['energy'].sum().item():10.1f}   length median {ours['length'].median():.3f}   "
+              f"{t_ours:7.1f} s ({ours['converged'].float().mean():.0%} converged, {ours['decoder_passes']:,} decoder passes)")
+        print(f"length ratio geodesic / line: median {(ours['length'] / ours['line_length']).median():.3f}")
+        print(f"pairs per second: ours {args.pairs / t_ours:.2f}")
+        return
 
     from stochman.curves import CubicSpline
     from stochman.geodesic import geodesic_minimizing_energy
