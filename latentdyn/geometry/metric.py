@@ -96,7 +96,8 @@ def measure_curves(decode: Decoder, curve: torch.Tensor, n: int | None = None, r
     arc length on it (its ends exact), i.e. constant speed under the metric, and the energy is
     that of the constant-speed parametrisation over unit time, L^2 / 2 (the lower bound of every
     parametrisation's energy). Decodes ``max_points`` points at a time, without a graph.
-    Returns {'length' (B,), 'energy' (B,), 'curve' (B, n, d)}.
+    Returns {'length' (B,), 'energy' (B,), 'curve' (B, n, d), 'discrete_energy' (B,): the energy
+    of the k points as given, ``curve_length_energy``'s, from the same decoded points}.
     """
     B, k, d = curve.shape
     n = n or k
@@ -104,7 +105,7 @@ def measure_curves(decode: Decoder, curve: torch.Tensor, n: int | None = None, r
         raise LatentdynError(f"measure_curves: need refine >= 1 and curves of at least 2 points; got refine {refine}, {k} and {n} points")
     m = (k - 1) * refine + 1  # the k points are among the m
     chunk = max(1, max_points // m)
-    lengths, curves = [], []
+    lengths, curves, given = [], [], []
     with torch.no_grad():
         for b in range(0, B, chunk):
             fine = _refine(curve[b : b + chunk], m)  # (b, m, d), on the polyline
@@ -112,10 +113,12 @@ def measure_curves(decode: Decoder, curve: torch.Tensor, n: int | None = None, r
             s = torch.cat([torch.zeros_like(x[:, :1, 0]), (x[:, 1:] - x[:, :-1]).norm(dim=-1).cumsum(1)], 1)  # (b, m) arc length
             lengths.append(s[:, -1])
             curves.append(_resample(fine, s, n))
+            xk = x[:, ::refine]  # (b, k, D): the given points
+            given.append(0.5 * (k - 1) * (xk[:, 1:] - xk[:, :-1]).pow(2).sum((1, 2)))
     length = torch.cat(lengths)  # (B,)
     out = torch.cat(curves)  # (B, n, d)
     out[:, 0], out[:, -1] = curve[:, 0], curve[:, -1]
-    return {"length": length, "energy": 0.5 * length**2, "curve": out}
+    return {"length": length, "energy": 0.5 * length**2, "curve": out, "discrete_energy": torch.cat(given)}
 
 
 def _resample(fine: torch.Tensor, s: torch.Tensor, n: int) -> torch.Tensor:
@@ -200,6 +203,8 @@ def connecting_geodesic(
         levels.append(m)
         m = 2 * m
     levels.append(n_points)  # e.g. 8 -> 16 -> 32 points
+    line = straight_line(z0, z1, n_points)
+    line_m = measure_curves(decode, line, n_points, refine)
     curve = straight_line(z0, z1, levels[0])
     converged = torch.zeros(B, dtype=torch.bool, device=z0.device)
     iters = torch.zeros(B, dtype=torch.long, device=z0.device)
@@ -209,13 +214,13 @@ def connecting_geodesic(
             curve = _refine(curve, m)
         final = level == len(levels) - 1
         budget = max_iter if final else max(20, max_iter // 4)
-        curve, conv, it, h, solver_e = _descend(decode_counted, curve, budget, tol, history and final, restart=level > 0)
+        restart = line_m["discrete_energy"] if final and level else None
+        curve, conv, it, h, solver_e = _descend(decode_counted, curve, budget, tol, history and final, restart)
         iters += it
         hist += h
         if final:
             converged = conv
-    line = straight_line(z0, z1, n_points)
-    geo_m, line_m = measure_curves(decode, curve, n_points, refine), measure_curves(decode, line, n_points, refine)
+    geo_m = measure_curves(decode, curve, n_points, refine)
     if constant_speed:
         curve, line = geo_m["curve"], line_m["curve"]
     length, en = geo_m["length"], geo_m["energy"]
@@ -239,16 +244,16 @@ def _laplacian_inverse(k: int, dtype, device) -> torch.Tensor:
     return torch.linalg.inv(L)
 
 
-def _descend(decode, curve: torch.Tensor, max_iter: int, tol: float, history: bool, restart: bool = False):
+def _descend(decode, curve: torch.Tensor, max_iter: int, tol: float, history: bool, restart: torch.Tensor | None = None):
     """Preconditioned descent on the interior points, per pair, with an Armijo line search.
 
     The energy's Hessian in the interior points is close to (n - 1) L (x) M, L the discrete
     Laplacian along the curve: stepping along L^-1 g (a Sobolev gradient) instead of g removes
     the curve's stiffness, so a few dozen steps do what plain gradient descent needs thousands
     for. The line search accepts a step only if the energy falls enough (Armijo), so each pair's
-    energy never rises; converged pairs leave the batch. With ``restart``, a pair whose straight
-    line has a lower discrete energy than ``curve`` (a coarse solution that jumped over a ridge
-    the finer points now see) starts from the line instead. Returns the curves (B, m, d),
+    energy never rises; converged pairs leave the batch. ``restart``, the straight lines' discrete
+    energies (B,) at m points: a pair whose line is lower than ``curve`` (a coarse solution that
+    hopped over a ridge its few points did not see) starts from the line instead. Returns the curves (B, m, d),
     converged (B,), iterations (B,), the energy history and the final discrete energies (B,).
     """
     B, m, d = curve.shape
@@ -277,10 +282,9 @@ def _descend(decode, curve: torch.Tensor, max_iter: int, tol: float, history: bo
     e = energy(active, x)
     g = torch.autograd.grad(e.sum(), x)[0]  # vector-Jacobian product through the decoder
     x, e = x.detach(), e.detach()
-    if restart:
+    if restart is not None:
         line = straight_line(ends0[:, 0], ends1[:, 0], m)[:, 1:-1]  # (B, m-2, d)
-        with torch.no_grad():
-            better = energy(active, line) < e  # (B,)
+        better = restart.to(e) < e  # (B,)
         if better.any():
             xb = line[better].clone().requires_grad_(True)
             eb = energy(active[better], xb)

@@ -72,6 +72,7 @@ def test_length_is_parametrisation_free_energy_is_not():
     m = G.measure_curves(sphere, line)
     torch.testing.assert_close(G.measure_curves(sphere, m["curve"])["length"], m["length"], rtol=1e-4, atol=0)
     uniform_e = G.curve_length_energy(sphere, line)[1]
+    torch.testing.assert_close(m["discrete_energy"], uniform_e)
     even_len, even_e = G.curve_length_energy(sphere, m["curve"])
     assert uniform_e > 1.05 * m["energy"]
     torch.testing.assert_close(even_e, even_len**2 / 2, rtol=1e-3, atol=0)  # equal steps: Cauchy-Schwarz is tight
