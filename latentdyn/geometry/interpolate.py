@@ -2,11 +2,14 @@
 
 For pairs of test examples: their posterior means are joined by the straight line and by the
 geodesic of the decoder's pull-back metric (``geometry.connecting_geodesic``); both paths are
-drawn over the latent map and magnification heat map, decoded at evenly spaced points (the
-geodesic at constant speed in image space), animated side by side, and measured: lengths and
-energies of both and their ratios, per pair and as median and quartiles over all pairs. With
-``variance_aware`` the metric also counts an RBF uncertainty that grows away from the data
-(Arvanitidis et al. 2018), so geodesics keep to where the data are.
+drawn over the latent map and magnification heat map, decoded at points evenly spaced in
+image space (both at constant speed under the decoder mean), animated side by side, and
+measured the same way (``geometry.metric.measure_curves``: length under the metric of each
+piecewise-linear latent curve, energy of its constant-speed parametrisation, L^2 / 2): lengths,
+energies and the ratios geodesic / linear, per pair and as median and quartiles over all pairs.
+With ``variance_aware`` the metric also counts an RBF uncertainty that grows away from the data
+(Arvanitidis et al. 2018), centred on latents of the VAE's *training* split, so geodesics keep
+to where the training data are.
 """
 
 from __future__ import annotations
@@ -56,11 +59,16 @@ def parse_classes(text: str | None, names: list[str]) -> tuple[int, int] | None:
 
 def data_aware_decoder(decode, mu: np.ndarray, seed: int = 0, k: int = 64, weight: float = 1.0):
     """The decoder with an RBF uncertainty that grows away from the data (Arvanitidis et al. 2018):
-    centres are ``k`` of the latent means (seeded), the bandwidth their median nearest-centre distance."""
+    centres are ``k`` of the latent means ``mu`` (seeded; pass means of the *training* split, the
+    data the decoder has seen), the bandwidth h their median nearest-centre distance, sigma shared
+    by all D outputs (``metric.rbf_sigma``, zeta = 1e-3). Its pull-back metric is
+    J_mu^T J_mu + weight^2 * D * grad sigma grad sigma^T (``metric.variance_aware``)."""
     import torch
 
     from latentdyn.geometry import metric as G
 
+    if len(mu) < 1:
+        raise LatentdynError("data_aware_decoder: no latent means to place RBF centres on; give the training split's means")
     rng = np.random.default_rng([seed, 0xCE])
     c = mu[rng.choice(len(mu), min(k, len(mu)), replace=False)]
     dist = np.linalg.norm(c[:, None] - c[None], axis=-1) + np.eye(len(c)) * 1e9
@@ -70,8 +78,15 @@ def data_aware_decoder(decode, mu: np.ndarray, seed: int = 0, k: int = 64, weigh
 
 def interpolate(vae_run, source: str | None, out: str | Path, pairs: int = 8, classes: str | None = None, steps: int = 10,
                 split: str = "test", n_points: int = 32, data_dir=None, device: str = "auto", seed: int = 0, limit: int = 3000,
-                fps: float = 6.0, variance_aware: bool = False) -> dict:
-    """Compare geodesic and linear interpolation between pairs; figures, animation and JSON in ``out``."""
+                fps: float = 6.0, variance_aware: bool = False, centres_split: str | None = None,
+                centres: np.ndarray | None = None) -> dict:
+    """Compare geodesic and linear interpolation between pairs; figures, animation and JSON in ``out``.
+
+    With ``variance_aware``, the RBF centres are ``centres`` (latent means (N, d)) when given, else
+    the posterior means of ``centres_split`` of ``source`` (default: the VAE's training split,
+    ``cfg.train_split``, its first ``cfg.limit`` examples when the VAE was trained on
+    those, at most ``limit``).
+    """
     import torch
 
     from latentdyn.geometry import metric as G
@@ -91,11 +106,24 @@ def interpolate(vae_run, source: str | None, out: str | Path, pairs: int = 8, cl
     idx = pick_pairs(labels, len(mu), pairs, parse_classes(classes, names), seed)
     z0 = torch.as_tensor(mu[idx[:, 0]], device=dev)
     z1 = torch.as_tensor(mu[idx[:, 1]], device=dev)
-    metric_decoder = data_aware_decoder(vae.decode, mu, seed) if variance_aware else vae.decode
+    metric_decoder, centres_info = vae.decode, None
+    if variance_aware:
+        if centres is None:
+            centres_split = centres_split or cfg.train_split
+            caps = [x for x in (limit, cfg.limit) if x]  # the VAE saw only the first cfg.limit
+            n_c = min(caps) if caps else 0
+            centres = encode_source(vae, cfg, source, centres_split, data_dir or cfg.data_dir, dev, n_c)[0]
+            centres_info = {"split": centres_split, "from": len(centres)}
+        else:
+            centres = np.asarray(centres, dtype=np.float32)
+            if centres.ndim != 2 or centres.shape[1] != mu.shape[1]:
+                raise LatentdynError(f"centres: give latent means (N, {mu.shape[1]}); got shape {centres.shape}")
+            centres_info = {"split": "given", "from": len(centres)}
+        metric_decoder = data_aware_decoder(vae.decode, centres, seed)
     t0 = time.perf_counter()
     geo = G.connecting_geodesic(metric_decoder, z0, z1, n_points=n_points)
     seconds = time.perf_counter() - t0
-    line_s = G.straight_line(z0, z1, steps)
+    line_s = G.reparametrize(vae.decode, G.straight_line(z0, z1, n_points), steps)  # both at constant speed in image space
     geo_s = G.reparametrize(vae.decode, geo["curve"], steps)
     with torch.no_grad():
         img_line = vae.decode(line_s.reshape(-1, mu.shape[1])).float().clamp(0, 1).cpu().numpy()  # (P*S, C, H, W)
@@ -111,10 +139,14 @@ def interpolate(vae_run, source: str | None, out: str | Path, pairs: int = 8, cl
     result = {
         "vae": str(vae_run), "data": source, "split": split, "n_points": n_points, "steps": steps, "seconds": seconds,
         "metric": "variance-aware (decoder mean + RBF uncertainty)" if variance_aware else "decoder mean",
-        "decoder_passes": geo["decoder_passes"],
+        "measure": "length under the metric of the piecewise-linear latent curve (chords of its image, "
+                   "4 per segment); energy of its constant-speed parametrisation over unit time, length^2 / 2",
+        **({"centres": centres_info} if centres_info else {}),
+        "decoder_passes": geo["decoder_passes"], "fallbacks": int(geo["fallback"].sum()),
         "pairs": [{"a": int(a), "b": int(b), "line_length": float(L[k]), "geodesic_length": float(Lg[k]),
                    "line_energy": float(E[k]), "geodesic_energy": float(Eg[k]), "length_ratio": float(ratio_len[k]),
                    "energy_ratio": float(ratio_en[k]), "converged": bool(geo["converged"][k]),
+                   "fallback": bool(geo["fallback"][k]),
                    **({"labels": [names[labels[a]], names[labels[b]]]} if labels is not None else {})}
                   for k, (a, b) in enumerate(idx)],
         "length_ratio": q(ratio_len), "energy_ratio": q(ratio_en),
