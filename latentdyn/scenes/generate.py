@@ -1,9 +1,10 @@
-"""Bouncing-ball scenes: definitions (TOML), generation and the HDF5 writer pipeline.
+"""Scenes: definitions (TOML), generation and the HDF5 writer pipeline.
 
 A scene definition is a ``SceneConfig``: the box and balls (``physics``), the camera
-(``render``) and the sequence length. ``generate`` writes N sequences of frames and
-ground-truth states to a scene file (format in docs/formats.md), streaming blocks of sequences
-through worker threads so memory stays bounded whatever N is. Sequence i depends only on the
+(``render``) and the sequence length (``kind = "sprites"``: moving dataset sprites, see
+``latentdyn.scenes.sprites``). ``generate`` writes N sequences of frames and ground-truth
+states to a scene file (format in docs/formats.md), streaming blocks of sequences through
+worker processes so memory stays bounded whatever N is. Sequence i depends only on the
 definition, the seed and i (see ``latentdyn.core.rng``), never on the block size or N.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import json
 import multiprocessing as mp
 import math
 import os
@@ -179,10 +181,36 @@ def find_scene(name_or_path: str | Path) -> Path:
     return find_toml(name_or_path, (Path.cwd() / "scenes", SCENES_DIR), "scene")
 
 
-def load_scene(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SceneConfig:
-    """Read a scene definition, apply ``--set`` overrides and validate it."""
-    data = load_toml(find_scene(name_or_path))
-    return from_dict(SceneConfig, apply_overrides(data, overrides))
+SCENE_KINDS = ("balls", "sprites")
+
+
+def load_scene(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = ()):
+    """Read a scene definition, apply ``--set`` overrides and validate it; the top-level ``kind``
+    picks a ``SceneConfig`` ("balls", the default) or a ``sprites.SpriteSceneConfig`` ("sprites")."""
+    data = apply_overrides(load_toml(find_scene(name_or_path)), overrides)
+    kind = data.get("kind", "balls")
+    if kind == "sprites":
+        from latentdyn.scenes.sprites import SpriteSceneConfig
+
+        return from_dict(SpriteSceneConfig, data)
+    if kind != "balls":
+        raise LatentdynError(f"scene kind = {kind!r}: use one of {', '.join(SCENE_KINDS)}")
+    data.pop("kind", None)
+    return from_dict(SceneConfig, data)
+
+
+def _is_sprites(config) -> bool:
+    return getattr(config, "kind", "balls") == "sprites"
+
+
+def _kind_parts(config, splits: dict[str, float] | None) -> tuple:
+    """(worker renderer, extra datasets, objects per frame, split rule, /sprites attrs) of a kind."""
+    if not _is_sprites(config):
+        return None, None, config.physics.n_balls, assign_splits, {}
+    from latentdyn.scenes import sprites
+
+    bank = sprites.prepare(config, splits)  # the dataset, loaded once (a missing one fails here)
+    return bank, sprites.extra_layout(config), config.sprites.n_sprites, sprites.assign_splits, sprites.group_attrs(config, bank)
 
 
 def parse_splits(text: str | None) -> dict[str, float]:
@@ -235,9 +263,14 @@ def simulate_states(config: SceneConfig, seed: int, ids: np.ndarray, length: int
     return (np.concatenate([xs, vs], -1) * config.scale).astype(np.float32)  # (S, T, n, 4)
 
 
-def sample(config: SceneConfig, seed: int, ids: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
-    """Frames (S, T, H, W[, C]) uint8 and states (S, T, n, 4) of sequences ``ids`` in memory."""
+def sample(config: SceneConfig, seed: int, ids: np.ndarray | int, splits: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Frames (S, T, H, W[, C]) uint8 and states (S, T, n, 4) of sequences ``ids`` in memory
+    (for a sprite scene, ``splits``, the generator's fractions, pick each sequence's sprite pool)."""
     ids = np.arange(ids) if np.isscalar(ids) else np.asarray(ids)
+    if _is_sprites(config):
+        from latentdyn.scenes import sprites
+
+        return sprites.sample(config, sprites.prepare(config, splits), seed, ids)[:2]
     states = simulate_states(config, seed, ids)
     S, T = states.shape[:2]
     frames = config.renderer()(states[..., :2].reshape(S * T, -1, 2))  # (S*T, H, W[, C])
@@ -260,19 +293,25 @@ def _block(config: SceneConfig, renderer: Renderer, seed: int, ids: np.ndarray) 
 _WORKER: dict[str, Any] = {}  # per-process state of the generator's worker processes
 
 
-def _init_worker(config: SceneConfig, seed: int) -> None:
-    _WORKER.update(config=config, renderer=config.renderer(), seed=seed)
+def _init_worker(config: SceneConfig, seed: int, renderer: Any = None) -> None:
+    """``renderer``: made once in the parent (a sprite scene's images), else made here."""
+    _WORKER.update(config=config, renderer=renderer if renderer is not None else config.renderer(), seed=seed)
 
 
-def _work(start: int, stop: int) -> tuple[list[bytes], np.ndarray]:
-    return _block(_WORKER["config"], _WORKER["renderer"], _WORKER["seed"], np.arange(start, stop))
+def _work(start: int, stop: int) -> tuple[list[bytes], np.ndarray, dict[str, np.ndarray]]:
+    config, ids = _WORKER["config"], np.arange(start, stop)
+    if _is_sprites(config):
+        from latentdyn.scenes import sprites
+
+        return sprites.block(config, _WORKER["renderer"], _WORKER["seed"], ids)
+    return (*_block(config, _WORKER["renderer"], _WORKER["seed"], ids), {})
 
 
 class _Inline(cf.Executor):
     """The executor interface, run in the calling process (one worker: no processes to start)."""
 
-    def __init__(self, config: SceneConfig, seed: int):
-        _init_worker(config, seed)
+    def __init__(self, config: SceneConfig, seed: int, renderer: Any = None):
+        _init_worker(config, seed, renderer)
 
     def submit(self, fn, /, *args, **kwargs) -> cf.Future:
         fut: cf.Future = cf.Future()
@@ -283,13 +322,14 @@ class _Inline(cf.Executor):
         return fut
 
 
-def _executor(workers: int, config: SceneConfig, seed: int) -> cf.Executor:
+def _executor(workers: int, config: SceneConfig, seed: int, renderer: Any = None) -> cf.Executor:
     """Worker processes (numpy's small calls hold the GIL, so threads would not scale)."""
     if workers == 1:
-        return _Inline(config, seed)
-    # fork is fast and safe here: the pool is started before any thread or HDF5 file exists
+        return _Inline(config, seed, renderer)
+    # fork is fast and safe here: the pool is started before any thread or HDF5 file exists;
+    # forked workers share the parent's ``renderer`` (sprite images) without copying it
     ctx = mp.get_context("fork") if sys.platform.startswith("linux") else mp.get_context()
-    return cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(config, seed))
+    return cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(config, seed, renderer))
 
 
 def generate(
@@ -308,6 +348,9 @@ def generate(
     ``workers`` processes while this process writes them, in order, into the file; at most two
     blocks per worker are in flight, so memory does not grow with N. The file's bytes depend
     only on the definition, N and the seed (not on ``workers`` or the block size).
+
+    A sprite scene also writes its sprite records under /sprites/; its splits come from
+    ``sprites.assign_splits`` (sequence i's split, hence its sprite pool, does not depend on N).
     """
     from tqdm.auto import tqdm
 
@@ -323,6 +366,7 @@ def generate(
     per_block = max(1, min(block_frames // T, math.ceil(n_sequences / (4 * workers))))
     states_chunk = max(1, min(n_sequences, 65536 // T))  # fixed: the file must not depend on blocks
     attrs = {"scene": to_dict(config), "seed": int(seed), "generator": f"latentdyn {__version__}"}
+    renderer, extra, n_objects, split_rule, group = _kind_parts(config, splits)
     starts = iter(range(0, n_sequences, per_block))
     pending: collections.deque = collections.deque()
 
@@ -332,23 +376,25 @@ def generate(
             if len(pending) >= 2 * workers:
                 return
 
-    pool = _executor(workers, config, seed)
+    pool = _executor(workers, config, seed, renderer)
     try:
         submit(pool)  # starts the worker processes before the file and the progress bar exist
         with atomic_path(out) as tmp, SceneWriter(
-            tmp, n_sequences, T, config.frame_shape, config.physics.n_balls, attrs, states_chunk
+            tmp, n_sequences, T, config.frame_shape, n_objects, attrs, states_chunk, extra=extra
         ) as w, tqdm(
             total=n_sequences * T, unit="frame", unit_scale=True, desc=f"generate {config.scene.name}",
             disable=None if progress is None else not progress,
         ) as bar:
             done = 0
             while pending:
-                chunks, states = pending.popleft().result()
-                w.write(done, chunks, states)
+                chunks, states, records = pending.popleft().result()
+                w.write(done, chunks, states, {f"sprites/{k}": v for k, v in records.items()})
                 done += len(chunks)
                 bar.update(len(chunks) * T)
                 submit(pool)
-            w.write_splits(assign_splits(n_sequences, splits or {}, seed))
+            w.write_splits(split_rule(n_sequences, splits or {}, seed))
+            for k, v in group.items():
+                w.file["sprites"].attrs[k] = v if isinstance(v, (int, float, str)) else json.dumps(v)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return out
