@@ -461,6 +461,33 @@ def report(run_dir, title) -> None:
     click.echo(f"wrote {write_report(run_dir, title)}")
 
 
+@cli.command(name="import-video")
+@click.argument("source", type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Scene file to write (.h5).")
+@click.option("--size", default="64", show_default=True, help="Frame size: a side (64), WIDTHxHEIGHT (64x48) or 'source'; centre-cropped to that aspect.")
+@click.option("--grey/--colour", default=True, show_default=True, help="Grey (ITU-R 601-2 luma) or RGB frames.")
+@click.option("--clip-length", type=int, default=20, show_default=True, help="Frames per clip (sequence).")
+@click.option("--stride", type=int, default=None, help="Frames between clip starts (default: the clip length, no overlap).")
+@click.option("--split", default="train=0.8,val=0.1,test=0.1", show_default=True, help="Named splits and their fractions ('' for none).")
+@click.option("--split-mode", type=click.Choice(["random", "time"]), default="random", show_default=True,
+              help="random: clips drawn at random (seeded); time: consecutive runs of clips, no frame shared between splits.")
+@seed_option
+@click.option("--fps", type=float, default=None, help="Resample a video to this frame rate (at most the source's); for a PNG folder, its frame rate.")
+def import_video_cmd(source, out, size, grey, clip_length, stride, split, split_mode, seed, fps) -> None:
+    """Cut your own video (MP4, GIF, any video ffmpeg reads, or a folder of PNG frames) into a scene file of clips.
+
+    The file has the standard layout without states (docs/formats.md), so every later stage reads it.
+    """
+    from latentdyn.scenes.file import open_scenes
+    from latentdyn.scenes.video_import import import_video, parse_size
+
+    path = import_video(source, out, parse_size(size), grey, clip_length, stride, split, seed, fps, split_mode)
+    with open_scenes(path) as sf:
+        rate = sf.file.attrs.get("fps")
+        click.echo(f"wrote {path}: {sf.n_sequences} clips x {sf.length} frames of {'x'.join(map(str, sf.frame_shape))} "
+                   f"from {sf.file.attrs['source_frames']} frames" + (f" at {float(rate):g} fps" if rate else ""))
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="latentdyn")
