@@ -228,8 +228,9 @@ def render(states: np.ndarray, images: np.ndarray, height: int, width: int) -> n
     for k in range(n):  # one placement per frame and sprite: no index repeats within an assignment
         idx = (si, ti, ci, corner[:, :, k, 1, None], corner[:, :, k, 0, None])
         win[idx] = np.maximum(win[idx], spr[:, None, k])  # (S, T, C, s, s)
-    out = out.transpose(0, 1, 3, 4, 2)  # (S, T, H, W, C)
-    return out[..., 0] if C == 1 else np.ascontiguousarray(out)
+    if C == 1:
+        return out[:, :, 0]  # (S, T, H, W), contiguous
+    return np.ascontiguousarray(out.transpose(0, 1, 3, 4, 2))  # (S, T, H, W, C)
 
 
 def sample(

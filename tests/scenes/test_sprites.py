@@ -186,3 +186,16 @@ def test_val_split_needs_held_out_images(fashion, tmp_path):
     with pytest.raises(LatentdynError, match="val_images = 0"):
         scenes.generate(cfg, tmp_path / "m.h5", 4, splits=SPLITS, progress=False)
     assert not (tmp_path / "m.h5").exists()
+
+
+def test_render_colour_sprites_channel_by_channel(rng):
+    """RGB sprites (e.g. cifar10): each channel is the grey rendering of that channel."""
+    states = rng.uniform(5, 27, (3, 4, 2, 4)).astype(np.float32)  # (S, T, n, 4) centres in a 32x32 canvas
+    images = rng.integers(0, 256, (3, 2, 10, 10, 3), dtype=np.uint8)  # (S, n, s, s, C)
+    colour = sprites.render(states, images, 32, 32)
+    assert colour.shape == (3, 4, 32, 32, 3) and colour.flags.c_contiguous
+    for c in range(3):
+        np.testing.assert_array_equal(colour[..., c], sprites.render(states, images[..., c : c + 1], 32, 32))
+    corner = sprites.corners(states, 10, 32, 32)[1, 2, 0]  # sequence 1, frame 2, sprite 0
+    patch = colour[1, 2, corner[1] : corner[1] + 10, corner[0] : corner[0] + 10]
+    assert (patch >= images[1, 0]).all()  # the pixel maximum keeps every sprite at least as bright
