@@ -27,10 +27,10 @@ from latentdyn.core.fileio import atomic_path
 from latentdyn.core.options import check, closest
 from latentdyn.dynamics.config import RolloutConfig, TrainDynamicsConfig
 from latentdyn.geometry.config import InterpolateConfig, LatentMapConfig
-from latentdyn.scenes.config import GenerateConfig
+from latentdyn.scenes.config import GenerateConfig, ImportVideoConfig
 from latentdyn.vae.config import EncodeConfig, EvaluateConfig, TrainVAEConfig
 
-__all__ = ["Result", "generate", "train_vae", "evaluate", "encode", "train_dynamics", "rollout", "latent_map",
+__all__ = ["Result", "generate", "import_video", "train_vae", "evaluate", "encode", "train_dynamics", "rollout", "latent_map",
            "interpolate", "configure"]
 
 
@@ -105,6 +105,23 @@ def generate(config: GenerateConfig | None = None, *, out: str | Path, video: st
     paths = {"scenes": Path(path), **{f"video{v.suffix}": Path(scene_video(path, v, shown)) for v in videos if shown}}
     return Result("generate", Path(path), {"sequences": cfg.sequences, "frames": cfg.sequences * scene.scene.length,
                                            "frame_shape": list(scene.frame_shape)}, paths, cfg)
+
+
+def import_video(config: ImportVideoConfig | None = None, *, out: str | Path, **overrides) -> Result:
+    """Cut ``config.source`` (a video or a folder of PNG frames) into clips in the scene file ``out``."""
+    from latentdyn.scenes.file import open_scenes
+    from latentdyn.scenes.video_import import import_video as run, parse_size
+
+    cfg = configure(ImportVideoConfig, config, **overrides)
+    if not cfg.source:
+        raise LatentdynError("import-video needs a source: a video file or a folder of PNG frames")
+    path = run(cfg.source, out, parse_size(cfg.size), cfg.grey, cfg.clip_length, cfg.stride, cfg.split, cfg.seed, cfg.fps,
+               cfg.split_mode)
+    with open_scenes(path) as sf:
+        metrics = {"clips": sf.n_sequences, "length": sf.length, "frame_shape": list(sf.frame_shape),
+                   "source_frames": int(sf.file.attrs["source_frames"]),
+                   "fps": float(sf.file.attrs["fps"]) if sf.file.attrs.get("fps") else None}
+    return Result("import-video", Path(path), metrics, {"scenes": Path(path)}, cfg)
 
 
 def train_vae(config: TrainVAEConfig | None = None, *, out: str | Path, resume: bool = False, progress: bool = False,

@@ -8,7 +8,7 @@ import click
 
 from latentdyn.cli.derive import build_config, config_options
 from latentdyn.cli.options import out_option, progress_option
-from latentdyn.scenes.config import GenerateConfig
+from latentdyn.scenes.config import GenerateConfig, ImportVideoConfig
 
 
 @click.command(name="scenes")
@@ -72,11 +72,35 @@ def info(file) -> None:
     with open_scenes(file) as sf:
         click.echo(f"{file}: {sf.n_sequences} sequences x {sf.length} frames of {'x'.join(map(str, sf.frame_shape))}")
         if sf.states is not None:
-            click.echo(f"states: {sf.states.shape[2]} balls (x, y, vx, vy in pixels)")
+            what = "sprites" if sf.sprites else "balls"
+            click.echo(f"states: {sf.states.shape[2]} {what} (x, y, vx, vy in pixels)")
+        if sf.sprites:
+            g = sf.file["sprites"].attrs
+            click.echo(f"sprites from {g.get('dataset', 'a dataset')}: dataset index and label of each, per sequence")
         for name, idx in sf.splits.items():
             click.echo(f"split {name}: {len(idx)} sequences")
         if sf.scene:
             click.echo("scene: " + json.dumps(sf.scene, sort_keys=False))
 
 
-COMMANDS = [scenes_cmd, generate, video, info]
+@click.command(name="import-video")
+@click.argument("source", type=click.Path(), required=False)
+@out_option("Scene file to write (.h5).")
+@config_options(ImportVideoConfig, sets=False)
+def import_video(source, out, config_file, **params) -> None:
+    """Cut your own video (MP4, GIF, any video ffmpeg reads, or a folder of PNG frames) into a scene file of clips.
+
+    The file has the standard layout without states (docs/formats.md), so every later stage reads it.
+    """
+    from latentdyn import api
+
+    cfg = build_config(ImportVideoConfig, params, click.get_current_context(), config_file)
+    if source is not None:
+        cfg.source = source
+    res = api.import_video(cfg, out=out)
+    m = res.metrics
+    click.echo(f"wrote {res.out}: {m['clips']} clips x {m['length']} frames of {'x'.join(map(str, m['frame_shape']))} "
+               f"from {m['source_frames']} frames" + (f" at {m['fps']:g} fps" if m["fps"] else ""))
+
+
+COMMANDS = [scenes_cmd, generate, import_video, video, info]

@@ -54,7 +54,7 @@ def epoch_seed(seed: int, epoch: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1, np.uint64)[0]) & (2**63 - 1)
 
 
-def torch_generator(seed: int, device) -> "torch.Generator":  # noqa: F821
+def torch_generator(seed: int, device):
     """A torch generator seeded with ``seed`` on ``device`` (CUDA generators on CUDA, else CPU)."""
     import torch
 

@@ -30,3 +30,22 @@ class GenerateConfig:
                                     in_key=False, metavar="DIR")
     workers: int | None = option(None, "Worker processes (default: the CPU cores, at most 8).", minimum=1, maximum=64,
                                  in_key=False)
+
+
+@dataclass
+class ImportVideoConfig:
+    """``latentdyn import-video``: your own video (MP4, GIF, any video ffmpeg reads, or a folder of PNG
+    frames) cut into clips, in the scene-file layout without states."""
+
+    source: str = option("", "The video file or folder of PNG frames.", metavar="CLIP", cli=False)
+    size: str = option("64", "Frame size: a side (64), WIDTHxHEIGHT (64x48) or 'source'; centre-cropped to that aspect.",
+                       why="64: the Moving-MNIST frame")
+    grey: bool = option(True, "Grey (ITU-R 601-2 luma) or RGB frames.", flag="--grey/--colour")
+    clip_length: int = option(20, "Frames per clip (sequence).", minimum=2, why="20: the Moving-MNIST sequence")
+    stride: int | None = option(None, "Frames between clip starts (default: the clip length, no overlap).", minimum=1)
+    split: str = option("train=0.8,val=0.1,test=0.1", "Named splits and their fractions ('' for none).")
+    split_mode: str = option("random", "random: clips drawn at random (seeded); time: consecutive runs of clips, no frame "
+                             "shared between splits.", choices=("random", "time"))
+    seed: int = seed_option("the split")
+    fps: float | None = option(None, "Resample a video to this frame rate (at most the source's); for a PNG folder, its "
+                               "frame rate.", minimum=0.01)

@@ -6,6 +6,8 @@ Layout (format "latentdyn-scenes", version 1)::
     /frames           uint8 (N, T, H, W) or (N, T, H, W, C), one chunk per sequence, gzip
     /states           float32 (N, T, n_balls, 4): x, y, vx, vy in pixels (optional)
     /splits/<name>    int64 sorted sequence indices (optional; e.g. train, val, test)
+    /sprites/...      sprite scenes only (optional): index, label (N, n) and source_split (N,)
+    /clip_start       imported videos only (optional): int64 (N,) first source frame of each clip
 
 Any file with this layout is accepted by every stage, whoever wrote it.
 """
@@ -57,7 +59,12 @@ class SceneWriter:
         n_balls: int | None,
         attrs: Mapping[str, Any],
         states_chunk: int = 256,
+        extra: Mapping[str, tuple[tuple[int, ...], Any]] | None = None,
+        resizable: bool = False,
     ):
+        """``extra``: more per-sequence datasets, path -> (shape after N, dtype), filled by
+        ``write(..., extra=)``; ``resizable``: N may grow or shrink later (``resize``), for
+        writers that do not know N in advance (no states then)."""
         self.file = h5py.File(path, "w", track_order=True)
         self.file.attrs["format"] = FORMAT
         self.file.attrs["format_version"] = FORMAT_VERSION
@@ -67,6 +74,7 @@ class SceneWriter:
         self.frames = self.file.create_dataset(
             "frames", shape=shape, dtype=np.uint8, chunks=(1, *shape[1:]),
             compression="gzip", compression_opts=1, track_times=False,
+            maxshape=(None, *shape[1:]) if resizable else None,
         )
         self.frames.attrs["dims"] = "sequence,time,height,width" + (",channel" if len(frame_shape) == 3 else "")
         self.states = None
@@ -80,14 +88,33 @@ class SceneWriter:
             )
             self.states.attrs["columns"] = "x,y,vx,vy"
             self.states.attrs["units"] = "pixels; pixels per frame; origin at the top-left corner, y down"
+        self.extra = {}
+        for name, (tail, dtype) in (extra or {}).items():
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)  # placed at creation, like the states
+            self.extra[name] = self.file.create_dataset(
+                name, shape=(n_sequences, *tail), dtype=dtype, track_times=False, dcpl=dcpl,
+                maxshape=(None, *tail) if resizable else None, chunks=(1024, *tail) if resizable else None,
+            )
 
-    def write(self, start: int, chunks: list[bytes], states: np.ndarray | None = None) -> None:
-        """Sequences start, start+1, ...: one ``deflate``d chunk each, and their states."""
+    def write(
+        self, start: int, chunks: list[bytes], states: np.ndarray | None = None,
+        extra: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Sequences start, start+1, ...: one ``deflate``d chunk each, their states and extras."""
         zeros = (0,) * (self.frames.ndim - 1)
         for k, chunk in enumerate(chunks):
             self.frames.id.write_direct_chunk((start + k, *zeros), chunk)
         if states is not None and self.states is not None:
             self.states[start : start + len(chunks)] = states
+        for name, values in (extra or {}).items():
+            self.extra[name][start : start + len(chunks)] = values
+
+    def resize(self, n_sequences: int) -> None:
+        """Set N of a ``resizable`` file (frames and extras)."""
+        self.frames.resize(n_sequences, axis=0)
+        for d in self.extra.values():
+            d.resize(n_sequences, axis=0)
 
     def write_splits(self, splits: Mapping[str, np.ndarray]) -> None:
         g = self.file.create_group("splits", track_order=True)
@@ -143,6 +170,9 @@ class SceneFile:
             st = self.file["states"]
             if st.ndim != 4 or st.shape[:2] != fr.shape[:2] or st.shape[3] != 4:
                 raise LatentdynError(f"{p}: 'states' must be (N, T, n_balls, 4) matching frames {fr.shape[:2]}, got {st.shape}")
+        for name, d in self.sprites.items():
+            if d.shape[0] != fr.shape[0] or (d.ndim == 2 and self.states is not None and d.shape[1] != self.states.shape[2]):
+                raise LatentdynError(f"{p}: 'sprites/{name}' has shape {d.shape}, not ({fr.shape[0]}[, n]) matching frames and states")
         for name, idx in self.splits.items():
             if idx.size and (idx.min() < 0 or idx.max() >= fr.shape[0]):
                 raise LatentdynError(f"{p}: split {name!r} has indices outside 0..{fr.shape[0] - 1}")
@@ -154,6 +184,12 @@ class SceneFile:
     @property
     def states(self) -> h5py.Dataset | None:
         return self.file["states"] if "states" in self.file else None
+
+    @property
+    def sprites(self) -> dict[str, h5py.Dataset]:
+        """Sprite scenes' records (``index``, ``label``, ``source_split``); {} for other files."""
+        g = self.file.get("sprites")
+        return {k: v for k, v in g.items() if isinstance(v, h5py.Dataset)} if isinstance(g, h5py.Group) else {}
 
     @property
     def n_sequences(self) -> int:

@@ -1,9 +1,10 @@
-"""Bouncing-ball scenes: definitions (TOML), generation and the HDF5 writer pipeline.
+"""Scenes: definitions (TOML), generation and the HDF5 writer pipeline.
 
 A scene definition is a ``SceneConfig``: the box and balls (``physics``), the camera
-(``render``) and the sequence length. ``generate`` writes N sequences of frames and
-ground-truth states to a scene file (format in docs/formats.md), streaming blocks of sequences
-through worker threads so memory stays bounded whatever N is. Sequence i depends only on the
+(``render``) and the sequence length (``kind = "sprites"``: moving dataset sprites, see
+``latentdyn.scenes.sprites``). ``generate`` writes N sequences of frames and ground-truth
+states to a scene file (format in docs/formats.md), streaming blocks of sequences through
+worker processes so memory stays bounded whatever N is. Sequence i depends only on the
 definition, the seed and i (see ``latentdyn.core.rng``), never on the block size or N.
 """
 
@@ -11,10 +12,10 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import json
 import multiprocessing as mp
 import math
 import os
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from latentdyn.core.config import apply_overrides, find_toml, from_dict, load_to
 from latentdyn.core.errors import LatentdynError
 from latentdyn.core.fileio import atomic_path, check_writable_dir
 from latentdyn.core.resources import scene_folders
+from latentdyn.scenes.splits import assign_splits, parse_splits  # noqa: F401 (re-exported)
 from latentdyn.scenes.render import PROFILE_POWER, Renderer
 from latentdyn.scenes.file import SceneWriter, deflate
 
@@ -180,47 +182,37 @@ def find_scene(name_or_path: str | Path, scenes_dir: str | Path | None = None) -
     return find_toml(name_or_path, scene_folders(scenes_dir), "scene")
 
 
+SCENE_KINDS = ("balls", "sprites")
+
+
 def load_scene(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-               scenes_dir: str | Path | None = None) -> SceneConfig:
-    """Read a scene definition, apply ``--set`` overrides and validate it."""
-    data = load_toml(find_scene(name_or_path, scenes_dir))
-    return from_dict(SceneConfig, apply_overrides(data, overrides))
+               scenes_dir: str | Path | None = None):
+    """Read a scene definition, apply ``--set`` overrides and validate it; the top-level ``kind``
+    picks a ``SceneConfig`` ("balls", the default) or a ``sprites.SpriteSceneConfig`` ("sprites")."""
+    data = apply_overrides(load_toml(find_scene(name_or_path, scenes_dir)), overrides)
+    kind = data.get("kind", "balls")
+    if kind == "sprites":
+        from latentdyn.scenes.sprites import SpriteSceneConfig
+
+        return from_dict(SpriteSceneConfig, data)
+    if kind != "balls":
+        raise LatentdynError(f"scene kind = {kind!r}: use one of {', '.join(SCENE_KINDS)}")
+    data.pop("kind", None)
+    return from_dict(SceneConfig, data)
 
 
-def parse_splits(text: str | None) -> dict[str, float]:
-    """'train=0.8,val=0.1,test=0.1' -> {'train': 0.8, ...}; fractions must sum to 1."""
-    if not text:
-        return {}
-    out: dict[str, float] = {}
-    for part in text.split(","):
-        name, sep, frac = part.partition("=")
-        name = name.strip()
-        if not sep or not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
-            raise LatentdynError(f"--split {text!r}: expected NAME=FRACTION pairs such as train=0.8,val=0.1,test=0.1")
-        try:
-            value = float(frac)
-        except ValueError:
-            raise LatentdynError(f"--split {text!r}: {frac!r} is not a number") from None
-        if value < 0 or name in out:
-            raise LatentdynError(f"--split {text!r}: fractions must be non-negative and names distinct")
-        out[name] = value
-    if not math.isclose(sum(out.values()), 1.0, abs_tol=1e-6):
-        raise LatentdynError(f"--split {text!r}: fractions sum to {sum(out.values()):g}, not 1")
-    return out
+def _is_sprites(config) -> bool:
+    return getattr(config, "kind", "balls") == "sprites"
 
 
-def assign_splits(n: int, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
-    """Split range(n) at random (seeded) into named parts of the given fractions (largest remainder)."""
-    if not fractions:
-        return {}
-    names = list(fractions)
-    exact = np.array([fractions[k] * n for k in names])
-    counts = np.floor(exact).astype(int)
-    for k in np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]:
-        counts[k] += 1
-    perm = np.random.default_rng([seed, 0x5B117]).permutation(n)
-    bounds = np.concatenate([[0], np.cumsum(counts)])
-    return {k: np.sort(perm[bounds[i] : bounds[i + 1]]) for i, k in enumerate(names)}
+def _kind_parts(config, splits: dict[str, float] | None) -> tuple:
+    """(worker renderer, extra datasets, objects per frame, split rule, /sprites attrs) of a kind."""
+    if not _is_sprites(config):
+        return None, None, config.physics.n_balls, assign_splits, {}
+    from latentdyn.scenes import sprites
+
+    bank = sprites.prepare(config, splits)  # the dataset, loaded once (a missing one fails here)
+    return bank, sprites.extra_layout(config), config.sprites.n_sprites, sprites.assign_splits, sprites.group_attrs(config, bank)
 
 
 def simulate_states(config: SceneConfig, seed: int, ids: np.ndarray, length: int | None = None) -> np.ndarray:
@@ -237,9 +229,14 @@ def simulate_states(config: SceneConfig, seed: int, ids: np.ndarray, length: int
     return (np.concatenate([xs, vs], -1) * config.scale).astype(np.float32)  # (S, T, n, 4)
 
 
-def sample(config: SceneConfig, seed: int, ids: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
-    """Frames (S, T, H, W[, C]) uint8 and states (S, T, n, 4) of sequences ``ids`` in memory."""
+def sample(config: SceneConfig, seed: int, ids: np.ndarray | int, splits: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Frames (S, T, H, W[, C]) uint8 and states (S, T, n, 4) of sequences ``ids`` in memory
+    (for a sprite scene, ``splits``, the generator's fractions, pick each sequence's sprite pool)."""
     ids = np.arange(ids) if np.isscalar(ids) else np.asarray(ids)
+    if _is_sprites(config):
+        from latentdyn.scenes import sprites
+
+        return sprites.sample(config, sprites.prepare(config, splits), seed, ids)[:2]
     states = simulate_states(config, seed, ids)
     S, T = states.shape[:2]
     frames = config.renderer()(states[..., :2].reshape(S * T, -1, 2))  # (S*T, H, W[, C])
@@ -262,19 +259,25 @@ def _block(config: SceneConfig, renderer: Renderer, seed: int, ids: np.ndarray) 
 _WORKER: dict[str, Any] = {}  # per-process state of the generator's worker processes
 
 
-def _init_worker(config: SceneConfig, seed: int) -> None:
-    _WORKER.update(config=config, renderer=config.renderer(), seed=seed)
+def _init_worker(config: SceneConfig, seed: int, renderer: Any = None) -> None:
+    """``renderer``: made once in the parent (a sprite scene's images), else made here."""
+    _WORKER.update(config=config, renderer=renderer if renderer is not None else config.renderer(), seed=seed)
 
 
-def _work(start: int, stop: int) -> tuple[list[bytes], np.ndarray]:
-    return _block(_WORKER["config"], _WORKER["renderer"], _WORKER["seed"], np.arange(start, stop))
+def _work(start: int, stop: int) -> tuple[list[bytes], np.ndarray, dict[str, np.ndarray]]:
+    config, ids = _WORKER["config"], np.arange(start, stop)
+    if _is_sprites(config):
+        from latentdyn.scenes import sprites
+
+        return sprites.block(config, _WORKER["renderer"], _WORKER["seed"], ids)
+    return (*_block(config, _WORKER["renderer"], _WORKER["seed"], ids), {})
 
 
 class _Inline(cf.Executor):
     """The executor interface, run in the calling process (one worker: no processes to start)."""
 
-    def __init__(self, config: SceneConfig, seed: int):
-        _init_worker(config, seed)
+    def __init__(self, config: SceneConfig, seed: int, renderer: Any = None):
+        _init_worker(config, seed, renderer)
 
     def submit(self, fn, /, *args, **kwargs) -> cf.Future:
         fut: cf.Future = cf.Future()
@@ -285,12 +288,13 @@ class _Inline(cf.Executor):
         return fut
 
 
-def _executor(workers: int, config: SceneConfig, seed: int) -> cf.Executor:
+def _executor(workers: int, config: SceneConfig, seed: int, renderer: Any = None) -> cf.Executor:
     """Worker processes (numpy's small calls hold the GIL, so threads would not scale)."""
     if workers == 1:
-        return _Inline(config, seed)
+        return _Inline(config, seed, renderer)
     # Forking a process that has imported torch (whose OpenMP and CUDA state do not survive a
-    # fork) is a known source of hangs: fork only while torch is not loaded (the CLI), else
+    # fork) is a known source of hangs: fork only while torch is not loaded (the CLI: forked
+    # workers share the parent's ``renderer``, e.g. sprite images, without copying it), else
     # forkserver (spawn where there is none), which runs a script's __main__ again in the
     # workers unless it is guarded by `if __name__ == "__main__":`, as for any multiprocessing.
     if "torch" not in sys.modules and "fork" in mp.get_all_start_methods() and sys.platform.startswith("linux"):
@@ -302,7 +306,7 @@ def _executor(workers: int, config: SceneConfig, seed: int) -> cf.Executor:
         ctx.set_forkserver_preload([__name__])
     else:  # pragma: no cover - Windows (spawn imports __main__: guard the script)
         ctx = mp.get_context("spawn")
-    return cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(config, seed))
+    return cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(config, seed, renderer))
 
 
 def generate(
@@ -322,6 +326,9 @@ def generate(
     ``workers`` processes while this process writes them, in order, into the file; at most two
     blocks per worker are in flight, so memory does not grow with N. The file's bytes depend
     only on the definition, N and the seed (not on ``workers`` or the block size).
+
+    A sprite scene also writes its sprite records under /sprites/; its splits come from
+    ``sprites.assign_splits`` (sequence i's split, hence its sprite pool, does not depend on N).
     """
     from tqdm.auto import tqdm
 
@@ -339,6 +346,7 @@ def generate(
     attrs = {"scene": to_dict(config), "seed": int(seed), "generator": f"latentdyn {__version__}"}
     if run_config is not None:
         attrs["config"] = run_config  # the generate stage's settings: `latentdyn generate --config FILE` reruns it
+    renderer, extra, n_objects, split_rule, group = _kind_parts(config, splits)
     starts = iter(range(0, n_sequences, per_block))
     pending: collections.deque = collections.deque()
 
@@ -348,11 +356,11 @@ def generate(
             if len(pending) >= 2 * workers:
                 return
 
-    pool = _executor(workers, config, seed)
+    pool = _executor(workers, config, seed, renderer)
     try:
         submit(pool)  # starts the worker processes before the file and the progress bar exist
         with atomic_path(out) as tmp, SceneWriter(
-            tmp, n_sequences, T, config.frame_shape, config.physics.n_balls, attrs, states_chunk
+            tmp, n_sequences, T, config.frame_shape, n_objects, attrs, states_chunk, extra=extra
         ) as w, tqdm(
             total=n_sequences * T, unit="frame", unit_scale=True, desc=f"generate {config.scene.name}",
             disable=None if progress is None else not progress,
@@ -360,15 +368,17 @@ def generate(
             done = 0
             while pending:
                 try:
-                    chunks, states = pending.popleft().result()
+                    chunks, states, records = pending.popleft().result()
                 except cf.process.BrokenProcessPool:
                     raise LatentdynError("the scene workers could not start; in a script, put its code under "
                                          "`if __name__ == \"__main__\":`, or pass workers=1") from None
-                w.write(done, chunks, states)
+                w.write(done, chunks, states, {f"sprites/{k}": v for k, v in records.items()})
                 done += len(chunks)
                 bar.update(len(chunks) * T)
                 submit(pool)
-            w.write_splits(assign_splits(n_sequences, splits or {}, seed))
+            w.write_splits(split_rule(n_sequences, splits or {}, seed))
+            for k, v in group.items():
+                w.file["sprites"].attrs[k] = v if isinstance(v, (int, float, str)) else json.dumps(v)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return out

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 from urllib.parse import quote
 
-import numpy as np
 
 ASSETS = "report_files"
 
