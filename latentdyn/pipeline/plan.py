@@ -199,6 +199,13 @@ def compute_keys(exp: Experiment) -> None:
             except LatentdynError as e:
                 inputs["scene"] = ["unavailable:" + s.settings.scene]
                 s.unavailable = str(e)
+        if s.kind == "file":  # an outside scene file, by content
+            path = Path(s.settings.path)
+            if s.settings.path and path.is_file():
+                inputs["file"] = ["file:" + _file_digest(path)]
+            else:
+                inputs["file"] = ["unavailable:" + s.settings.path]
+                s.unavailable = f"path = {s.settings.path!r}: no such scene file; give an existing .h5 file"
         data = getattr(s.settings, "data", None)
         if data is not None and "data" not in s.refs:
             try:

@@ -26,6 +26,14 @@ STAGE_VERSION = 2  # the stage folder's format; part of every cache key (2: flat
 
 
 @dataclass
+class SceneFileConfig:
+    """An existing scene file as an experiment's scenes, instead of generating them (``kind = "file"``)."""
+
+    path: str = option("", "A scene file in the documented layout (docs/formats.md), e.g. one made by another generator "
+                       "or by `latentdyn import-video`.", metavar="FILE")
+
+
+@dataclass
 class CompareMapsConfig:
     """One figure across datasets: last prediction matrix, latent map, manifold grid; and the training flows."""
 
@@ -73,6 +81,25 @@ def _generate(cfg: GenerateConfig, d: Path, resume, progress, verbose) -> dict:
     return _pick(res.metrics, ("sequences", "frames"))
 
 
+def _scene_file(cfg: SceneFileConfig, d: Path, resume, progress, verbose) -> dict:
+    """Check the file and link it as the stage's scenes.h5 (the stage's key is the file's sha256)."""
+    import os
+
+    from latentdyn.core.errors import LatentdynError
+    from latentdyn.scenes.file import open_scenes
+
+    src = Path(cfg.path).resolve()
+    if not cfg.path or not src.is_file():
+        raise LatentdynError(f"path = {cfg.path!r}: no such scene file; give an existing .h5 file")
+    with open_scenes(src) as sf:  # a file in another layout: one-line error naming what is wrong
+        summary = {"sequences": sf.n_sequences, "frames": sf.n_sequences * sf.length, "splits": ",".join(sf.splits)}
+    link = d / "scenes.h5"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink(src, link)
+    return summary
+
+
 def _train_vae(cfg: TrainVAEConfig, d: Path, resume, progress, verbose) -> dict:
     res = api.train_vae(cfg, out=d, resume=resume, progress=progress, verbose=verbose)
     return _pick(res.metrics, ("epoch", "train_elbo", "val_elbo"))
@@ -114,22 +141,23 @@ def _interpolate(cfg: InterpolateConfig, d: Path, resume, progress, verbose) -> 
 
 KINDS: dict[str, Kind] = {
     "generate": Kind(GenerateConfig, {"scenes": "scenes.h5"}, {}, _generate),
-    "train-vae": Kind(TrainVAEConfig, {"run": "", "checkpoint": "best.pt"}, {"data": ("generate",)}, _train_vae,
+    "file": Kind(SceneFileConfig, {"scenes": "scenes.h5"}, {}, _scene_file),
+    "train-vae": Kind(TrainVAEConfig, {"run": "", "checkpoint": "best.pt"}, {"data": ("generate", "file")}, _train_vae,
                       training=True),
-    "evaluate": Kind(EvaluateConfig, {"eval": "eval.json"}, {"data": ("generate",), "vae": ("train-vae",)}, _evaluate),
-    "encode": Kind(EncodeConfig, {"latents": "latents.h5"}, {"data": ("generate",), "vae": ("train-vae",)}, _encode),
+    "evaluate": Kind(EvaluateConfig, {"eval": "eval.json"}, {"data": ("generate", "file"), "vae": ("train-vae",)}, _evaluate),
+    "encode": Kind(EncodeConfig, {"latents": "latents.h5"}, {"data": ("generate", "file"), "vae": ("train-vae",)}, _encode),
     "train-dynamics": Kind(TrainDynamicsConfig, {"run": "", "checkpoint": "best.pt"}, {"latents": ("encode",)},
                            _train_dynamics, training=True),
     "rollout": Kind(RolloutConfig, {"metrics": "metrics.json"},
-                    {"data": ("generate",), "vae": ("train-vae",), "dynamics": ("train-dynamics",)}, _rollout),
-    "latent-map": Kind(LatentMapConfig, {"arrays": "latent_map.npz"}, {"data": ("generate",), "vae": ("train-vae",)},
+                    {"data": ("generate", "file"), "vae": ("train-vae",), "dynamics": ("train-dynamics",)}, _rollout),
+    "latent-map": Kind(LatentMapConfig, {"arrays": "latent_map.npz"}, {"data": ("generate", "file"), "vae": ("train-vae",)},
                        _latent_map),
     "interpolate": Kind(InterpolateConfig, {"result": "interpolation.json"},
-                        {"data": ("generate",), "vae": ("train-vae",)}, _interpolate),
+                        {"data": ("generate", "file"), "vae": ("train-vae",)}, _interpolate),
     "compare-maps": Kind(CompareMapsConfig, {"figure": "compare.png"}, {"maps": ("latent-map",)}, None),  # type: ignore[arg-type]
     "report": Kind(ReportConfig, {"report": "../report.html"}, {}, None, partial_inputs=True),  # type: ignore[arg-type]
 }
-OUTPUT_OF_KIND = {"generate": "scenes", "train-vae": "run", "train-dynamics": "run", "encode": "latents"}  # what an input field that names a stage of this kind receives
+OUTPUT_OF_KIND = {"generate": "scenes", "file": "scenes", "train-vae": "run", "train-dynamics": "run", "encode": "latents"}  # what an input field that names a stage of this kind receives
 
 
 def with_inputs(cfg: Any, paths: dict[str, Any]) -> Any:

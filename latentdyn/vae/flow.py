@@ -25,6 +25,7 @@ class FlowRecorder:
         self.dir = run_dir / "flow"
         self.dir.mkdir(exist_ok=True)
         self.run_dir, self.cfg = run_dir, cfg
+        n = min(n, len(x_u8))  # a small validation split may hold fewer frames
         self.x = batch_floats(x_u8[:n], cfg.binarize if cfg.binarize == "static" else "none")  # (n, C, H, W)
         g = torch_generator(epoch_seed(cfg.seed, 0, 21), "cpu")
         self.z = torch.randn((n, cfg.latent_dim), generator=g).to(device)  # fixed prior samples

@@ -59,3 +59,29 @@ def test_a_changed_stage_reruns_beside_its_old_result_which_is_kept(tmp_path, mo
     assert json.loads((out / "scenes" / "stage.json").read_text())["key"] != old["key"]
     r = CliRunner().invoke(cli, ["run", str(exp), "--out", str(out), "--no-progress"])
     assert "unchanged, skipped" in r.output  # and the new result is reused by the same version
+
+
+def test_a_scene_file_from_elsewhere_is_an_experiments_scenes(tmp_path):
+    """kind = "file": the study runs on data latentdyn did not generate; the key follows the file's bytes."""
+    import latentdyn
+
+    data = tmp_path / "theirs.h5"
+    latentdyn.generate(scene="light_ball", sequences=12, length=6, out=data)
+    exp = tmp_path / "e.toml"
+    exp.write_text(f'[stages.scenes]\nkind = "file"\npath = "{data}"\n[stages.vae]\nkind = "train-vae"\ndata = "scenes"\n'
+                   'arch = "mlp"\nlatent_dim = 2\nepochs = 1\ndevice = "cpu"\n')
+    out = tmp_path / "run"
+    r = CliRunner().invoke(cli, ["run", str(exp), "--out", str(out), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert (out / "scenes" / "scenes.h5").resolve() == data.resolve()
+    assert P.load_toml(out / "vae" / "config.toml")["data"] == str(out / "scenes" / "scenes.h5")
+    e1 = P.load_experiment(exp)
+    P.compute_keys(e1)
+    latentdyn.generate(scene="light_ball", sequences=12, length=6, seed=5, out=tmp_path / "other.h5")
+    (tmp_path / "other.h5").replace(data)  # other bytes at the same path
+    e2 = P.load_experiment(exp)
+    P.compute_keys(e2)
+    assert e1.stage("scenes").key != e2.stage("scenes").key and e1.stage("vae").key != e2.stage("vae").key
+    exp.write_text('[stages.scenes]\nkind = "file"\npath = "nowhere.h5"\n')
+    r = CliRunner().invoke(cli, ["run", str(exp), "--out", str(tmp_path / "r2")])
+    assert r.exit_code == 2 and "no such scene file" in r.output and not (tmp_path / "r2").exists()
