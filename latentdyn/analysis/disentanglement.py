@@ -374,7 +374,8 @@ def probes(codes_train, factors_train, codes_test=None, factors_test=None, kinds
     ``kinds``: ``linear`` (LinearRegression / LogisticRegression on standardised codes), ``hgb``
     (HistGradientBoosting{Regressor,Classifier}, 200 rounds) or ``mlp`` (two hidden layers of 64,
     early stopping; codes and a continuous target standardised). Score: R^2 for a continuous
-    factor, accuracy for a discrete one. ``threads``: as in ``dci``. Returns ``{"factors": {name: {"metric", kind: test score, kind + "_train": ...}},
+    factor, accuracy for a discrete one. ``threads``: as in ``dci``. Returns
+    ``{"factors": {name: {"metric", kind: test score, kind + "_train": train score}},
     "mean": {kind: mean test score over factors}}``.
     """
     bad = [k for k in kinds if k not in PROBES]

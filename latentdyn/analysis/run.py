@@ -119,8 +119,8 @@ def _write_json(data: dict, path: Path) -> None:
         tmp.write_text(json.dumps(plain(data), indent=2, allow_nan=False) + "\n")
 
 
-def analyze(vae_run, source: str | None, out, split: str = "test", train_split: str = "train", data_dir=None,
-            device: str = "auto", limit: int = 5000, seed: int = 0, order: str = "auto", bins: int = dis.BINS,
+def analyze(vae_run, source: str | None, out, split: str = "test", data_dir=None, device: str = "auto",
+            limit: int = 5000, seed: int = 0, train_split: str = "train", order: str = "auto", bins: int = dis.BINS,
             dci_method: str = "gbt", dci_estimators: int = 100, probe_kinds=("linear", "hgb"),
             traversal_codes: int = 4, steps: int = 9, span: float = 3.0, traversal_scale: str = "posterior",
             fps: float = 6.0) -> dict:
@@ -149,7 +149,7 @@ def analyze(vae_run, source: str | None, out, split: str = "test", train_split: 
         "vae_run": str(vae_run), "vae_epoch": vae.epoch, "source": source, "kind": te["kind"], "latent_dim": vae.latent_dim,
         "factors": names, "continuous": cont.tolist(), "ball_order": te.get("order"), "seed": seed,
         "splits": {"train": train_split, "test": split}, "n": {"train": len(ct), "test": len(cs)},
-        "recipe": "docs/analysis.md; MIG bins %d, DCI %s (%d estimators), probes %s" % (bins, dci_method, dci_estimators, list(probe_kinds)),
+        "recipe": f"docs/analysis.md; MIG bins {bins}, DCI {dci_method} ({dci_estimators} estimators), probes {list(probe_kinds)}",
     }
     res["train"] = {"mig": dis.mig(ct, ft, bins, cont)}
     res["test"] = {
@@ -157,6 +157,8 @@ def analyze(vae_run, source: str | None, out, split: str = "test", train_split: 
         "mig_per_factor": dict(zip(names, dis.mig_per_factor(cs, fs, bins, cont).tolist())),
         "mi_normalized": mi.tolist(),
         "active_units": n_active, "posterior_mean_variance": var.tolist(), "kl_per_dim": kl.tolist(),
+        # first-order bias of a plug-in MI estimate from a bins x bins table (Miller 1955): MI below it is noise
+        "mi_bias_nats": (bins - 1) ** 2 / (2 * len(cs)),
     }
     fit = {}
     if cont.all():
@@ -167,11 +169,12 @@ def analyze(vae_run, source: str | None, out, split: str = "test", train_split: 
     fit["probes"] = dis.probes(ct, ft, cs, fs, kinds=probe_kinds, continuous=cont, names=names, seed=seed)
     res[FIT_SCORE] = fit
     title = f"{Path(str(vae_run)).name} on {Path(source).name} ({split}, {len(cs):,} frames)"
-    figs = {"mi_heatmap": str(_mi_heatmap(mi, names, out / "mi_heatmap.png", "normalised MI, " + title))}
+    _mi_heatmap(mi, names, out / "mi_heatmap.png", "normalised MI, " + title)
     t = trv.write_traversals(vae.decode, cs, te["logvar"], out, traversal_codes, steps, span, traversal_scale,
                              seed=seed, fps=fps, title="traversals, " + title)
-    figs.update(traversals=t["png"], traversal_videos=t["videos"])
-    figs["prior_grid"] = str(trv.prior_grid(vae.decode, vae.latent_dim, out / "prior_samples.png", seed=seed)[0])
+    trv.prior_grid(vae.decode, vae.latent_dim, out / "prior_samples.png", seed=seed)
+    figs = {"mi_heatmap": "mi_heatmap.png", "traversals": "traversals.png",  # file names inside ``out``
+            "traversal_videos": ["traversals.mp4", "traversals.gif"], "prior_samples": "prior_samples.png"}
     res["test"]["traversal"] = {"dims": t["dims"], "codes": t["codes"], "offsets": t["offsets"], "scale": t["scale"]}
     res["figures"] = figs
     res = plain(res)
@@ -205,15 +208,16 @@ def _edit_figure(rows: list[np.ndarray], labels: list[str], path: Path, title: s
 
 
 def steer(vae_run, source: str | None, out, factor: str, by: float, condition=(), split: str = "test",
-          train_split: str = "train", n: int = 16, data_dir=None, device: str = "auto", limit: int = 5000,
-          seed: int = 0, order: str = "auto", show: int = 10) -> dict:
+          data_dir=None, device: str = "auto", limit: int = 5000, seed: int = 0, n: int = 16,
+          train_split: str = "train", order: str = "auto", show: int = 10) -> dict:
     """Fit a direction for ``factor`` on train codes, edit ``n`` test codes by ``by``, score the decodes.
 
     Scenes: ``factor`` is a ball position (``x0``, ``y1``, ...; ``by`` in pixels) and ``condition``
     names factors to hold still (any of x, y, vx, vy); test frames are those whose edited position
     stays inside the central 70 % of the frame. Datasets: ``factor`` is ``A->B`` (class indices or
     names, optionally ``label:`` first) and ``by`` the logit of B against A that the latent
-    classifier should reach (3: p(B) = 0.95; ``directions.edit_to``); ``n`` test images of class A. Writes ``steer.json`` and ``steer.png`` (decoded originals above their edits).
+    classifier should reach (3: p(B) = 0.95; ``directions.edit_to``); ``n`` test images of class A.
+    Writes ``steer.json`` and ``steer.png`` (decoded originals above their edits).
     """
     from latentdyn.analysis import vaeio
 
@@ -274,8 +278,8 @@ def steer(vae_run, source: str | None, out, factor: str, by: float, condition=()
         res["class_names"] = [names[a], names[b]]
         rows, labels = [before, after], ["decoded", f"-> {names[b]} (logit {by:g})"]
     k = min(show, len(rows[0]))
-    fig = _edit_figure([r[:k] for r in rows], labels, out / "steer.png", f"steer {factor} by {by:g} ({split} codes)")
-    res["figures"] = {"edits": str(fig)}
+    _edit_figure([r[:k] for r in rows], labels, out / "steer.png", f"steer {factor} by {by:g} ({split} codes)")
+    res["figures"] = {"edits": "steer.png"}  # inside ``out``
     res = plain(res)
     _write_json(res, out / "steer.json")
     return res

@@ -115,3 +115,23 @@ def test_class_edit_scored_by_a_pixel_probe():
     stay, _, _ = score_class_edit(decode, src, d, -3.0, probe, 0, 1)
     assert stay["success_rate"] < 0.05  # to the source's side of the boundary: still class 0
     np.testing.assert_allclose(d.predict(edit_to(src, d, 3.0)), 3.0, atol=1e-9)
+
+
+def test_two_ball_edit_names_the_balls_by_the_reference():
+    from latentdyn.scenes.render import Renderer
+
+    r = Renderer(28, 28, np.array([2.0, 2.0]), np.array([[1.0], [1.0]]))
+    rng = np.random.default_rng(4)
+    z = rng.uniform(-1, 1, size=(400, 4))
+    xy = np.stack([np.c_[7 + 2 * z[:, 0], 7 + 2 * z[:, 1]], np.c_[19 + 2 * z[:, 2], 19 + 2 * z[:, 3]]], 1)  # (n, 2, 2)
+
+    def decode(c):
+        c = np.asarray(c)
+        p = np.stack([np.c_[7 + 2 * c[:, 0], 7 + 2 * c[:, 1]], np.c_[19 + 2 * c[:, 2], 19 + 2 * c[:, 3]]], 1)
+        return (r(p).astype(np.float32) / 255.0)[..., None]
+
+    d = fit_direction(z, xy[:, 1, 0], name="x1")
+    res, _, _ = score_position_edit(decode, z[:20], xy[:20], 1, 0, 2.5, d)
+    assert res["achieved_mean"] == pytest.approx(2.5, abs=0.1) and res["n_read"] == 20
+    assert max(res["leakage_per_coordinate"].values()) < 0.1  # ball 0 and y1 stay
+    assert set(res["leakage_per_coordinate"]) == {"x0", "y0", "y1"}
