@@ -124,3 +124,23 @@ def test_analyze_and_steer_on_fashion_mnist_labels(tmp_path):
     s = steer(tmp_path / "vae", None, tmp_path / "st", "Trouser->Bag", 3.0, n=8, device="cpu", limit=400)
     assert s["class_names"] == ["Trouser", "Bag"] and 0 <= s["unconditional"]["success_rate"] <= 1
     assert s["probe_test_accuracy"] > 0.5
+
+
+def test_analysis_never_imports_the_pipeline_or_the_cli():
+    import ast
+    from pathlib import Path
+
+    import latentdyn.analysis
+
+    found = []
+    for path in Path(latentdyn.analysis.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            found += [(path.name, n) for n in names if n.startswith(("latentdyn.pipeline", "latentdyn.cli"))]
+    assert found == []
+    assert len(list(Path(latentdyn.analysis.__file__).parent.glob("*.py"))) >= 6  # the scan saw the modules
