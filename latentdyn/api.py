@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from latentdyn.analysis.config import AnalyzeConfig, SteerConfig
 from latentdyn.core.config import dumps_toml, to_dict
 from latentdyn.core.errors import LatentdynError
 from latentdyn.core.fileio import atomic_path
@@ -31,7 +32,7 @@ from latentdyn.scenes.config import GenerateConfig, ImportVideoConfig
 from latentdyn.vae.config import EncodeConfig, EvaluateConfig, TrainVAEConfig
 
 __all__ = ["Result", "generate", "import_video", "train_vae", "evaluate", "encode", "train_dynamics", "rollout", "latent_map",
-           "interpolate", "configure"]
+           "interpolate", "analyze", "steer", "configure"]
 
 
 @dataclass
@@ -206,6 +207,34 @@ def interpolate(config: InterpolateConfig | None = None, *, out: str | Path, **o
               cfg.seed, variance_aware=cfg.variance_aware)
     save_config(out, cfg)
     return Result("interpolate", out, res, {"result": out / "interpolation.json"}, cfg)
+
+
+def analyze(config: AnalyzeConfig | None = None, *, out: str | Path, **overrides) -> Result:
+    """Disentanglement scores (MIG, SAP, DCI, probes, active units), the factor-by-latent MI heat map,
+    traversals and prior samples of ``config.vae`` against the data's ground truth, into the folder ``out``."""
+    from latentdyn.analysis.run import analyze as run
+
+    cfg = configure(AnalyzeConfig, config, **overrides)
+    out = Path(out)
+    res = run(cfg.vae, cfg.data, out, cfg.split, cfg.data_dir, cfg.device, cfg.limit, cfg.seed, cfg.train_split, cfg.order,
+              cfg.bins, cfg.dci_method, cfg.dci_estimators, traversal_codes=cfg.traversal_codes, steps=cfg.steps,
+              span=cfg.span, traversal_scale=cfg.traversal_scale, fps=cfg.fps)
+    save_config(out, cfg)
+    return Result("analyze", out, res, {p.stem: p for p in sorted(out.glob("*.png"))} | {"analysis": out / "analysis.json"},
+                  cfg)
+
+
+def steer(config: SteerConfig | None = None, *, out: str | Path, **overrides) -> Result:
+    """Edit codes along the fitted direction of ``config.factor`` by ``config.by``; the achieved change,
+    its error and the leakage into the other factors, read from the decoded output, into ``out``."""
+    from latentdyn.analysis.run import steer as run
+
+    cfg = configure(SteerConfig, config, **overrides)
+    out = Path(out)
+    res = run(cfg.vae, cfg.data, out, cfg.factor, cfg.by, tuple(cfg.condition), cfg.split, cfg.data_dir, cfg.device,
+              cfg.limit, cfg.seed, cfg.n, cfg.train_split, cfg.order)
+    save_config(out, cfg)
+    return Result("steer", out, res, {"steer": out / "steer.json", "figure": out / "steer.png"}, cfg)
 
 
 def write_json(path: Path, data: dict) -> Path:

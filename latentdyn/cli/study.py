@@ -11,6 +11,7 @@ import click
 
 from latentdyn.cli.derive import build_config, config_options
 from latentdyn.cli.options import data_dir_option, out_option, progress_option
+from latentdyn.analysis.config import AnalyzeConfig, SteerConfig
 from latentdyn.dynamics.config import RolloutConfig
 from latentdyn.geometry.config import InterpolateConfig, LatentMapConfig
 
@@ -58,6 +59,50 @@ def interpolate(out, config_file, sets, **params) -> None:
     click.echo(f"geodesic / linear length over {cfg.pairs} pairs: median {r['median']:.3f} (quartiles {r['q25']:.3f}-{r['q75']:.3f}); "
                f"{res['seconds']:.1f} s")
     click.echo(f"wrote {out}/interpolation.json, pair_*.png, interpolation.mp4, interpolation.gif")
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False), required=False)
+@out_option("Folder for analysis.json, the MI heat map, traversals and prior samples (default: RUN_DIR/analysis).",
+            folder=True, required=False)
+@config_options(AnalyzeConfig)
+def analyze(run_dir, out, config_file, sets, **params) -> None:
+    """What the latent space of a VAE (RUN_DIR, or --vae) learned: MIG, SAP, DCI, probes, MI heat map, traversals."""
+    from latentdyn import api
+
+    cfg = build_config(AnalyzeConfig, params, click.get_current_context(), config_file, sets)
+    if run_dir is not None:
+        cfg.vae = run_dir
+    res = api.analyze(cfg, out=out or Path(cfg.vae) / "analysis").metrics
+    te, fit = res["test"], res["fit train, score test"]
+    dci = fit["dci"]
+    click.echo(f"{res['kind']}: factors {', '.join(res['factors'])}; {cfg.split} split, {res['n']['test']:,} codes")
+    click.echo(f"MIG {te['mig']:.3f}" + (f", SAP {te['sap']:.3f}" if "sap" in te else f", SAP {fit['sap']:.3f}")
+               + (f", DCI disentanglement {dci['disentanglement']:.3f}" if dci.get("disentanglement") is not None else "")
+               + f", completeness {dci['completeness']:.3f}, informativeness {dci['informativeness_test']:.3f}; "
+               f"active units {te['active_units']}/{res['latent_dim']}")
+    click.echo(f"wrote {Path(out or Path(cfg.vae) / 'analysis')}/analysis.json, mi_heatmap.png, traversals.png/.mp4, prior_samples.png")
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False), required=False)
+@out_option("Folder for steer.json and steer.png (default: RUN_DIR/steer).", folder=True, required=False)
+@config_options(SteerConfig)
+def steer(run_dir, out, config_file, sets, **params) -> None:
+    """Move one factor of a VAE's codes (RUN_DIR, or --vae) along a fitted direction; asked against achieved."""
+    from latentdyn import api
+
+    cfg = build_config(SteerConfig, params, click.get_current_context(), config_file, sets)
+    if run_dir is not None:
+        cfg.vae = run_dir
+    target = Path(out or Path(cfg.vae) / "steer")
+    res = api.steer(cfg, out=target).metrics
+    for name in ("unconditional", "conditional"):
+        if name in res:
+            r = res[name]
+            shown = {k: v for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            click.echo(f"{name}: " + ", ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in shown.items()))
+    click.echo(f"wrote {target}/steer.json, steer.png")
 
 
 @click.command(name="run")
@@ -139,4 +184,4 @@ def report(run_dir, title) -> None:
     click.echo(f"wrote {write_report(run_dir, title)}")
 
 
-COMMANDS = [rollout, latent_map_cmd, interpolate, run_cmd, demo, report]
+COMMANDS = [rollout, latent_map_cmd, interpolate, analyze, steer, run_cmd, demo, report]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from latentdyn import api
+from latentdyn.analysis.config import AnalyzeConfig, SteerConfig
 from latentdyn.core.options import option
 from latentdyn.dynamics.config import RolloutConfig, TrainDynamicsConfig
 from latentdyn.geometry.config import InterpolateConfig, LatentMapConfig
@@ -139,6 +140,22 @@ def _interpolate(cfg: InterpolateConfig, d: Path, resume, progress, verbose) -> 
     return {"median_length_ratio": res.metrics["length_ratio"]["median"], "seconds": res.metrics["seconds"]}
 
 
+def _analyze(cfg: AnalyzeConfig, d: Path, resume, progress, verbose) -> dict:
+    res = api.analyze(cfg, out=d).metrics
+    fit = res["fit train, score test"]
+    out = {"mig": res["test"]["mig"], "dci_completeness": fit["dci"]["completeness"],
+           "active_units": res["test"]["active_units"]}
+    if fit["dci"].get("disentanglement") is not None:
+        out["dci_disentanglement"] = fit["dci"]["disentanglement"]
+    return out
+
+
+def _steer(cfg: SteerConfig, d: Path, resume, progress, verbose) -> dict:
+    res = api.steer(cfg, out=d).metrics
+    return _pick(res.get("unconditional", {}), tuple(k for k, v in res.get("unconditional", {}).items()
+                                                     if isinstance(v, (int, float)) and not isinstance(v, bool))[:3])
+
+
 KINDS: dict[str, Kind] = {
     "generate": Kind(GenerateConfig, {"scenes": "scenes.h5"}, {}, _generate),
     "file": Kind(SceneFileConfig, {"scenes": "scenes.h5"}, {}, _scene_file),
@@ -154,6 +171,9 @@ KINDS: dict[str, Kind] = {
                        _latent_map),
     "interpolate": Kind(InterpolateConfig, {"result": "interpolation.json"},
                         {"data": ("generate", "file"), "vae": ("train-vae",)}, _interpolate),
+    "analyze": Kind(AnalyzeConfig, {"analysis": "analysis.json"}, {"data": ("generate", "file"), "vae": ("train-vae",)},
+                    _analyze),
+    "steer": Kind(SteerConfig, {"steer": "steer.json"}, {"data": ("generate", "file"), "vae": ("train-vae",)}, _steer),
     "compare-maps": Kind(CompareMapsConfig, {"figure": "compare.png"}, {"maps": ("latent-map",)}, None),  # type: ignore[arg-type]
     "report": Kind(ReportConfig, {"report": "../report.html"}, {}, None, partial_inputs=True),  # type: ignore[arg-type]
 }

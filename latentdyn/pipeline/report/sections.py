@@ -191,8 +191,47 @@ def _section_compare(page: Page, d: Path, name: str, record: dict | None = None)
             + page.video(d / "compare_flow.mp4", "the training flows side by side, one frame per epoch", width=560) + "</div>")
 
 
+def _section_analyze(page: Page, d: Path, name: str, record: dict | None = None) -> str:
+    r = _read_json(d / "analysis.json") or {}
+    if not r:
+        return "<p>analysis.json is missing.</p>"
+    te, fit = r.get("test", {}), r.get("fit train, score test", {})
+    dci = fit.get("dci", {})
+    splits = r.get("splits", {})
+    parts = [f'<p class="sub">{_esc(r.get("kind"))}: factors {_esc(", ".join(r.get("factors", [])))}; codes are posterior means; '
+             f'scores on the {_esc(splits.get("test"))} split ({r.get("n", {}).get("test")} codes), fits on '
+             f'{_esc(splits.get("train"))}. Recipe: {_esc(r.get("recipe", ""))}.</p>']
+    rows = [["MIG", te.get("mig"), r.get("train", {}).get("mig")], ["SAP", te.get("sap", fit.get("sap")), None],
+            ["DCI disentanglement", dci.get("disentanglement"), None], ["DCI completeness", dci.get("completeness"), None],
+            ["DCI informativeness", dci.get("informativeness_test"), dci.get("informativeness_train")],
+            ["active units", f"{te.get('active_units')} of {r.get('latent_dim')}", None]]
+    parts.append(_table(rows, ["score", "test", "train"]))
+    probes = fit.get("probes", {})
+    if isinstance(probes, dict) and probes.get("factors"):
+        pf = probes["factors"]
+        kinds = sorted({k for v in pf.values() for k in v})
+        parts.append("<h3>Probes (fit on train codes, scored on test: R², accuracy for labels)</h3>"
+                     + _table([[f] + [v.get(k) for k in kinds] for f, v in pf.items()], ["factor"] + kinds))
+    parts.append('<div class="gallery">' + page.image(d / "mi_heatmap.png", "normalised mutual information, factor by latent")
+                 + page.image(d / "traversals.png", "latent traversals, dimensions by KL")
+                 + page.video(d / "traversals.mp4", "traversals", width=480)
+                 + page.image(d / "prior_samples.png", "samples of the prior") + "</div>")
+    return "".join(parts)
+
+
+def _section_steer(page: Page, d: Path, name: str, record: dict | None = None) -> str:
+    r = _read_json(d / "steer.json") or {}
+    rows = []
+    for k in ("unconditional", "conditional"):
+        if k in r:
+            rows += [[k, key.replace("_", " "), v] for key, v in r[k].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return (f'<p class="sub">factor {_esc(r.get("factor", ""))}, asked {_fmt(r.get("by"))}</p>' + _table(rows, ["edit", "measure", "value"])
+            + '<div class="gallery">' + page.image(d / "steer.png", "decoded codes above their edits") + "</div>")
+
+
 SECTIONS = {
     "generate": _section_generate, "train-vae": _section_vae, "evaluate": _section_evaluate, "encode": _section_encode,
     "train-dynamics": _section_dynamics, "rollout": _section_rollout, "latent-map": _section_latent_map,
-    "interpolate": _section_interpolate, "compare-maps": _section_compare,
+    "interpolate": _section_interpolate, "compare-maps": _section_compare, "analyze": _section_analyze,
+    "steer": _section_steer, "file": _section_generate,
 }
