@@ -61,19 +61,21 @@ def psnr(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 def ssim(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Structural similarity per frame (Wang et al. 2004) with data range 1 and their settings
-    (``SSIM_KERNEL``: 11 x 11 Gaussian window, sigma 1.5, K1 = 0.01, K2 = 0.03), from
-    ``torchmetrics.functional.image.structural_similarity_index_measure``: the frame is padded by
-    reflection (5 px, which 28 x 28 and 30 x 30 frames allow) so the map covers every pixel, and
-    the map's mean over pixels and channels is the frame's SSIM; 1 for identical frames (to
-    float32 rounding: computed in float32, whose convolutions run 5-20x faster on CPUs).
-    (..., H, W, C) in [0, 1] -> (...)."""
+    (``SSIM_KERNEL``: 11 x 11 Gaussian window, sigma 1.5, K1 = 0.01, K2 = 0.03): the mean over
+    pixels and channels of the SSIM map of
+    ``torchmetrics.functional.image.structural_similarity_index_measure``, which pads the frame by
+    reflection (5 px, which 28 x 28 and 30 x 30 frames allow) so the map covers every pixel (the
+    full map is averaged here, as torchmetrics does itself since its pull request #2721 of 2024;
+    older versions dropped a 5 px border, more than half of a 30 x 30 frame). 1 for identical frames, to float32 rounding
+    (computed in float32, whose convolutions run 5-20x faster on CPUs). (..., H, W, C) in [0, 1] -> (...)."""
     from torchmetrics.functional.image import structural_similarity_index_measure
 
     p, t, lead = _as_images(pred, truth, np.float32)
     if len(p) == 0:
         return np.zeros(lead)
-    out = structural_similarity_index_measure(p, t, data_range=1.0, reduction="none", **SSIM_KERNEL)  # (N,)
-    return out.double().numpy().reshape(lead)
+    _, full = structural_similarity_index_measure(p, t, data_range=1.0, reduction="none", return_full_image=True,
+                                                  **SSIM_KERNEL)  # (N, C, H, W) SSIM map
+    return full.double().mean((1, 2, 3)).numpy().reshape(lead)
 
 
 # ---- the region detector (data without states) ------------------------------------------------------

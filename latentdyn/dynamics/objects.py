@@ -17,18 +17,19 @@ true frames). Definitions (docs/formats.md, "Rollout metrics"):
 - **Presence**: ball i is present in a predicted frame when the prediction's attributed light in
   its disc is at least ``PRESENCE`` (one half) of the true frame's there.
 - **Position**: the intensity-weighted centroid (centre of mass) of the prediction's attributed
-  light in the window. Error: its distance to the same centroid read in the true frame, for a
-  present ball, so the true frames score exactly 0 and the frame edge's and neighbours' pull on
-  the centroid cancels (the true frame's centroid lies within 0.03 px of the state on the
-  three_balls scene, 0.2 px for light_ball's glow cut by the frame edge); a fixed **penalty**
-  for an absent ball,
-  ``max(diagonal / 4, WINDOW x max r)``: no present ball can score worse (its centroid lies in its
-  window), so losing a ball always costs more than any misplacement the presence rule accepts.
-- **Direction**: the angle between the predicted centroid's displacement from step t-1 to t and
-  true frame's (the true displacement, the velocity between bounces, as read by the same
-  centroid; truth against itself scores 0); 180 degrees when the ball is absent at t or t-1, 90 degrees (the mean angle of a random
-  direction) when the prediction moves less than ``min_motion`` pixels, undefined (NaN, left out)
-  only where the true ball itself moves less than that.
+  light in the window. Error of a present ball: its distance to the same centroid read in the
+  true frame, capped at the penalty; so the true frames score exactly 0 and the frame edge's and
+  neighbours' pull on the centroid cancels (the true frame's centroid lies within 0.03 px of the
+  state on three_balls, 0.2 px for light_ball's glow cut by the frame edge). Error of an absent
+  ball: the fixed **penalty** ``max(diagonal / 4, WINDOW x max r)`` (10.6 px at 30 x 30), at
+  least the window's radius, and no present ball scores more, so losing a ball always costs
+  more than any misplacement the presence rule accepts (up to about one radius: shifted true
+  frames lose half their balls at 3.15 px on three_balls, r = 3.6, and 2.65 px on light_ball, r = 2.5).
+- **Direction**: the angle between the prediction's centroid displacement from step t-1 to t
+  and the true frame's (the true motion, the velocity between bounces, read by the same
+  centroid, so the truth against itself scores 0); 180 degrees when the ball is absent at t or
+  t-1, 90 degrees (the mean angle of a random direction) when the prediction moves less than
+  ``min_motion`` pixels, undefined (NaN, left out) only where the true ball moves less than that.
 - **Extra light**: a frame whose prediction has, outside every window, pixels brighter than
   ``threshold`` holding at least half the light of the dimmest true ball's disc (a ghost ball).
 """

@@ -7,10 +7,17 @@ latent. The same measures are computed for the baselines, in the same run:
 - ``copy_last``: the last observed frame, repeated;
 - ``linear_pixels``: per-pixel linear extrapolation clip(2 x_t - x_{t-1}), fed its own output;
 - ``constant_velocity_latent``: z_{t+1} = 2 z_t - z_{t-1} in latent space, decoded;
-- ``reconstruction``: the VAE's decode of the true latents, the floor any latent predictor faces.
+- ``reconstruction``: the **ceiling**: the true future latents (the encoder's posterior means of
+  the true future frames) decoded, the best any predictor in this VAE's latent space can reach
+  (``metrics.json`` names it under ``"ceiling"``).
 
 and the one-step-ahead error (every prediction made from the true past, as the RTRBM/TSBN
-papers measured it) for the model, ``copy_last`` and ``linear_pixels``.
+papers measured it) for the model, ``copy_last``, ``linear_pixels`` and ``reconstruction``.
+
+Measures (``score``; defined in docs/formats.md, "Rollout metrics"): squared error, PSNR and SSIM
+per frame, and object measures that count failures: with ground-truth states, each true ball's
+presence, centroid error and motion direction (``objects``); without, the region detector
+(``metrics``), reported beside its reading of the true frames (``describe_objects``).
 """
 
 from __future__ import annotations
@@ -285,7 +292,7 @@ def plot_errors(result: dict, path: Path) -> Path:
     ol = result["open_loop"]
     keys = ["se_per_frame"] + (["position_error_px"] if "position_error_px" in ol["model"]["per_step"] else [])
     fig, axes = plt.subplots(1, len(keys), figsize=(5.2 * len(keys), 3.6), squeeze=False)
-    names = {"se_per_frame": "squared error per frame", "position_error_px": "ball position error (pixels)"}
+    names = {"se_per_frame": "squared error per frame", "position_error_px": "ball position error (px; lost ball: penalty)"}
     for ax, key in zip(axes[0], keys):
         for name, v in ol.items():
             y = np.asarray(v["per_step"][key], float)
