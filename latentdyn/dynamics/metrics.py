@@ -157,19 +157,6 @@ def region_scores(frames: np.ndarray, reference: np.ndarray, penalty: float, n_b
             "count": m["count"]}
 
 
-def direction_error(pred_pos: np.ndarray, true_vel: np.ndarray, min_motion: float = 0.05) -> np.ndarray:
-    """Angle in degrees between predicted motion (steps of pred_pos (S, T, n, 2)) and the true
-    velocity (S, T, n, 2) at the same step; (S, T-1, n), NaN where either barely moves or is missing.
-    (Leaves failures out; the failure-counting rule is ``objects.direction_errors``.)"""
-    motion = np.diff(pred_pos, axis=1)  # (S, T-1, n, 2): from step t-1 to t
-    true = true_vel[:, :-1]  # velocity at t-1 takes the ball to t
-    norm_p, norm_t = np.linalg.norm(motion, axis=-1), np.linalg.norm(true, axis=-1)
-    cos = (motion * true).sum(-1) / np.maximum(norm_p * norm_t, 1e-12)
-    angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-    angle[(norm_p < min_motion) | (norm_t < min_motion) | ~np.isfinite(angle)] = np.nan
-    return angle
-
-
 def nanmean(x, axis=None):
     """Mean ignoring NaNs; NaN (not a warning) where everything is NaN."""
     x = np.asarray(x, np.float64)

@@ -133,16 +133,6 @@ def test_ball_finding_oracle_and_degenerate_cases():
     assert m["count"][0] == 2 and m["error"][0, 0] < 1.2  # a split: matched to the nearer blob
 
 
-def test_direction_error_analytic():
-    pos = np.zeros((1, 3, 1, 2))
-    pos[0, :, 0, 0] = [0.0, 1.0, 2.0]  # moves along +x
-    vel = np.zeros((1, 3, 1, 2))
-    vel[0, :, 0, 1] = 1.0  # truly moves along +y
-    np.testing.assert_allclose(M.direction_error(pos, vel)[0, :, 0], [90.0, 90.0])
-    vel[0, :, 0] = [-1.0, 0.0]
-    np.testing.assert_allclose(M.direction_error(pos, vel)[0, :, 0], [180.0, 180.0])
-
-
 # ---- the pipeline through the CLI ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
