@@ -36,13 +36,13 @@ FIGURES = [  # (label, file inside the run folder, key path)
     ("open loop: squared error per frame", "rollout/metrics.json", "open_loop.model.summary.se_per_frame"),
     ("open loop: PSNR (dB)", "rollout/metrics.json", "open_loop.model.summary.psnr"),
     ("open loop: SSIM", "rollout/metrics.json", "open_loop.model.summary.ssim"),
-    ("ceiling (true latents decoded): position error (px)", "rollout/metrics.json", "open_loop.ceiling.summary.position_error_px"),
-    ("ceiling: frames with every ball present", "rollout/metrics.json", "open_loop.ceiling.summary.all_present"),
+    ("ceiling (true latents decoded): position error (px)", "rollout/metrics.json", "open_loop.reconstruction.summary.position_error_px"),
+    ("ceiling: frames with every ball present", "rollout/metrics.json", "open_loop.reconstruction.summary.all_present"),
     ("copy last frame: position error (px)", "rollout/metrics.json", "open_loop.copy_last.summary.position_error_px"),
     ("one-step squared error per frame (model)", "rollout/metrics.json", "one_step_se_per_frame.model"),
     ("one-step squared error per frame (copy last)", "rollout/metrics.json", "one_step_se_per_frame.copy_last"),
     ("one-step squared error per frame (linear)", "rollout/metrics.json", "one_step_se_per_frame.linear_pixels"),
-    ("one-step squared error per frame (ceiling)", "rollout/metrics.json", "one_step_se_per_frame.ceiling"),
+    ("one-step squared error per frame (ceiling)", "rollout/metrics.json", "one_step_se_per_frame.reconstruction"),
 ]
 
 

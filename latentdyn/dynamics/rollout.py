@@ -7,10 +7,17 @@ latent. The same measures are computed for the baselines, in the same run:
 - ``copy_last``: the last observed frame, repeated;
 - ``linear_pixels``: per-pixel linear extrapolation clip(2 x_t - x_{t-1}), fed its own output;
 - ``constant_velocity_latent``: z_{t+1} = 2 z_t - z_{t-1} in latent space, decoded;
-- ``reconstruction``: the VAE's decode of the true latents, the floor any latent predictor faces.
+- ``reconstruction``: the **ceiling**: the true future latents (the encoder's posterior means of
+  the true future frames) decoded, the best any predictor in this VAE's latent space can reach
+  (``metrics.json`` names it under ``"ceiling"``).
 
 and the one-step-ahead error (every prediction made from the true past, as the RTRBM/TSBN
-papers measured it) for the model, ``copy_last`` and ``linear_pixels``.
+papers measured it) for the model, ``copy_last``, ``linear_pixels`` and ``reconstruction``.
+
+Measures (``score``; defined in docs/formats.md, "Rollout metrics"): squared error, PSNR and SSIM
+per frame, and object measures that count failures: with ground-truth states, each true ball's
+presence, centroid error and motion direction (``objects``); without, the region detector
+(``metrics``), reported beside its reading of the true frames (``describe_objects``).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from latentdyn.dynamics import metrics as M
+from latentdyn.dynamics import objects as O
 from latentdyn.core.errors import LatentdynError
 from latentdyn.core.fileio import atomic_path
 from latentdyn.dynamics.config import RolloutConfig
@@ -74,31 +82,75 @@ def _gray(frames: np.ndarray) -> np.ndarray:
     return frames.max(-1)
 
 
-def score(pred: np.ndarray, truth: np.ndarray, states: np.ndarray | None, threshold: float) -> dict:
-    """Per-step measures of predictions (S, H, h, w, C) against truth; states (S, H, n, 4) or None."""
+def score(pred: np.ndarray, truth: np.ndarray, states: np.ndarray | None, threshold: float,
+          balls: O.Balls | None = None, n_balls: int | None = None) -> dict:
+    """Per-step measures of predictions (S, H, h, w, C) against the truth; states (S, H, n, 4) or None.
+
+    Always: the squared error per frame (Sutskever et al. 2009), PSNR and SSIM (Wang et al. 2004)
+    per frame (``metrics``), means over sequences. Then the object measures, which count
+    failures (docs/formats.md, "Rollout metrics"): with states and the scene's ``balls``, the
+    state-based readings of ``objects.score_states``; otherwise, with states or a known
+    ``n_balls``, the region detector (``_score_regions``); with neither, none.
+    """
     se = M.squared_error(pred, truth)  # (S, H)
-    out = {"se_per_frame": se.mean(0).tolist(), "se_per_pixel": (se / np.prod(truth.shape[-3:])).mean(0).tolist()}
-    if states is not None:
-        S, H = pred.shape[:2]
-        n = states.shape[2]
-        m = M.match_positions(states[..., :2].reshape(S * H, n, 2), _gray(pred).reshape(S * H, *pred.shape[2:4]), threshold)
-        err = m["error"].reshape(S, H, n)
-        out["position_error_px"] = M.nanmean(err, axis=(0, 2)).tolist()
-        count = m["count"].reshape(S, H)
-        out["vanished_frames"] = int((count < n).sum())
-        out["split_frames"] = int((count > n).sum())
-        out["frames"] = int(S * H)
-        ang = M.direction_error(m["pos"].reshape(S, H, n, 2), states[..., 2:4])  # (S, H-1, n)
-        out["direction_error_deg"] = [float("nan")] + M.nanmean(ang, axis=(0, 2)).tolist()
+    out = {"se_per_frame": se.mean(0).tolist(), "se_per_pixel": (se / np.prod(truth.shape[-3:])).mean(0).tolist(),
+           "psnr": M.psnr(pred, truth).mean(0).tolist(), "ssim": M.ssim(pred, truth).mean(0).tolist()}
+    if states is not None and balls is not None:
+        out.update(O.score_states(pred, truth, states, balls, threshold))
+    elif states is not None or n_balls:
+        out.update(_score_regions(pred, truth, states, threshold, n_balls))
     return out
 
 
+def _score_regions(pred: np.ndarray, truth: np.ndarray, states: np.ndarray | None, threshold: float,
+                   n_balls: int | None) -> dict:
+    """Region-detector measures per step (``metrics.region_scores``) against the states' positions,
+    or, without states, against the regions of the true frames; the penalty is the frame diagonal / 4."""
+    S, H, h, w = pred.shape[:4]
+    penalty = _region_penalty(h, w)
+    if states is not None:
+        ref = np.asarray(states[..., :2], np.float64).reshape(S * H, -1, 2)
+        n_balls = states.shape[2]
+    else:
+        ref = M.regions(_gray(truth).reshape(S * H, h, w), threshold)
+    r = M.region_scores(_gray(pred).reshape(S * H, h, w), ref, penalty, n_balls, threshold)
+    present = r["present"].reshape(S, H)
+    return {"all_present": present.mean(0).tolist(), "position_error_px": r["error"].reshape(S, H).mean(0).tolist(),
+            "vanished_frames": int((~present).sum()), "split_frames": int(r["split"].sum()), "frames": int(S * H)}
+
+
+def _region_penalty(h: int, w: int) -> float:
+    return float(np.hypot(h, w) / 4)
+
+
+def describe_objects(truth: np.ndarray, states: np.ndarray | None, threshold: float, balls: O.Balls | None = None,
+                     n_balls: int | None = None) -> dict:
+    """The object protocol that ``score`` applies to these frames, its rules, and its reading of
+    the true frames (S, T, h, w, C) themselves, to be read beside every figure it gives."""
+    h, w = truth.shape[2:4]
+    if states is not None and balls is not None:
+        return {"protocol": "states", "presence": f"light in the true ball's disc >= {O.PRESENCE} x the truth's",
+                "window_radii": O.WINDOW, "penalty_px": balls.penalty(h, w), "radii_px": balls.radii.tolist(),
+                "direction": "180 deg if absent at t or t-1, 90 deg if the prediction does not move",
+                "truth_reading": O.truth_reading(truth, states, balls)}
+    if states is None and not n_balls:
+        return {"protocol": None}
+    t = _score_regions(truth, truth, states, threshold, n_balls)
+    return {"protocol": "regions", "threshold": threshold, "penalty_px": _region_penalty(h, w),
+            "truth_reading": {"all_present": float(np.mean(t["all_present"])), "position_error_px": float(np.mean(t["position_error_px"])),
+                              "vanished_frames": t["vanished_frames"], "split_frames": t["split_frames"], "frames": t["frames"]}}
+
+
 def _summary(per_step: dict) -> dict:
-    s = {"se_per_frame": float(np.mean(per_step["se_per_frame"])), "se_per_pixel": float(np.mean(per_step["se_per_pixel"]))}
+    """Means over the predicted steps; counts as they are."""
+    s = {k: float(np.mean(per_step[k])) for k in ("se_per_frame", "se_per_pixel", "psnr", "ssim") if k in per_step}
     if "position_error_px" in per_step:
-        s["position_error_px"] = float(M.nanmean(per_step["position_error_px"]))
-        s["direction_error_deg"] = float(M.nanmean(per_step["direction_error_deg"]))
-        s["vanished_frames"], s["split_frames"] = per_step["vanished_frames"], per_step["split_frames"]
+        s["position_error_px"] = float(np.mean(per_step["position_error_px"]))
+        s["all_present"] = float(np.mean(per_step["all_present"]))
+        if "direction_error_deg" in per_step:
+            s["direction_error_deg"] = float(M.nanmean(per_step["direction_error_deg"]))
+        for k in ("vanished_frames", "split_frames", "frames"):
+            s[k] = per_step[k]
     return s
 
 
@@ -135,6 +187,7 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
             raise LatentdynError(f"--context {K} + --horizon {H} = {K + H} is longer than the sequences ({sf.length} frames)")
         frames_u8 = sf.read_frames(ids)  # (S, T, h, w[, C])
         states = sf.states[ids] if sf.states is not None else None  # (S, T, n, 4)
+        scene = sf.scene
     if frames_u8.ndim == 4:
         frames_u8 = frames_u8[..., None]
     S, T = frames_u8.shape[:2]
@@ -152,18 +205,19 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
         z_one = dyn(mu_t[:, :-1], lv_t[:, :-1])[0]  # (S, T-1, d): predictions of 1..T-1 from the true past
     fut = slice(K, K + H)
     tr, st = truth[:, fut], (states[:, fut] if states is not None else None)
+    balls, n_balls = _scene_balls(scene, states)
     pred = decode_latents(vae, z_pred)  # (S, H, h, w, C)
     methods = {
         "model": pred,
         "copy_last": copy_last(truth, K, H),
         "linear_pixels": linear_pixels(truth, K, H),
         "constant_velocity_latent": decode_latents(vae, constant_velocity(mu, K, H)),
-        "reconstruction": decode_latents(vae, mu[:, fut]),
+        "reconstruction": decode_latents(vae, mu[:, fut]),  # the ceiling: the true future latents, decoded
     }
-    open_loop = {name: score(p, tr, st, cfg.threshold) for name, p in methods.items()}
+    open_loop = {name: score(p, tr, st, cfg.threshold, balls, n_balls) for name, p in methods.items()}
     if z_samples is not None:
         samp = decode_latents(vae, z_samples)  # (s, S, H, h, w, C)
-        per = [score(samp[k], tr, st, cfg.threshold) for k in range(cfg.samples)]
+        per = [score(samp[k], tr, st, cfg.threshold, balls, n_balls) for k in range(cfg.samples)]
         open_loop["model_samples_mean"] = {k: np.mean([p[k] for p in per], 0).tolist() if isinstance(per[0][k], list) else
                                            int(np.sum([p[k] for p in per])) for k in per[0]}
     one_pred = decode_latents(vae, z_one)  # (S, T-1, h, w, C)
@@ -175,10 +229,12 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
         "reconstruction": M.squared_error(decode_latents(vae, mu[:, ts]), truth[:, ts]),
     }
     result = {
-        "config": asdict(cfg), "vae": str(vae_run), "dynamics": str(dynamics_run), "data": str(data),
+        "split": cfg.split, "config": asdict(cfg), "vae": str(vae_run), "dynamics": str(dynamics_run), "data": str(data),
         "sequences": [int(i) for i in ids], "frame_shape": list(shape),
         "one_step_se_per_frame": {k: float(v.mean()) for k, v in one_step.items()},
         "open_loop": {k: {"summary": _summary(v), "per_step": v} for k, v in open_loop.items()},
+        "objects": describe_objects(tr, st, cfg.threshold, balls, n_balls),
+        "ceiling": "reconstruction",  # the method that decodes the true future latents: the best any predictor can reach
     }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -187,6 +243,20 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     plot_errors(result, out / "error_vs_horizon.png")
     write_rollout_video(truth[: cfg.video_sequences, : K + H], pred[: cfg.video_sequences], K, ids, out, cfg.fps)
     return result
+
+
+def _scene_balls(scene: dict | None, states: np.ndarray | None) -> tuple[O.Balls | None, int | None]:
+    """The balls' geometry for the state-based metrics (None without states or a readable scene
+    definition) and the number of balls (from the states, else the definition)."""
+    n = states.shape[2] if states is not None else (scene or {}).get("physics", {}).get("n_balls")
+    try:
+        balls = O.balls_from_scene(scene) if states is not None else None
+    except LatentdynError:
+        balls = None  # a definition this latentdyn cannot read: the region detector stands in
+    if balls is not None and balls.n != n:
+        raise LatentdynError(f"the data's scene definition has {balls.n} balls but its states {n}; "
+                             "the file's scene attribute does not describe its states")
+    return balls, n
 
 
 def _finite(x):
@@ -201,24 +271,27 @@ def _finite(x):
 
 
 def plot_errors(result: dict, path: Path) -> Path:
-    """Error against horizon for the model and the baselines."""
+    """Per-step curves of the model, the ceiling (true latents decoded) and the baselines: squared
+    error, SSIM, the fraction of frames with every ball present and the failure-counting position error."""
     from latentdyn.viz.figures import _plt, save_figure
 
     plt = _plt()
     ol = result["open_loop"]
-    keys = ["se_per_frame"] + (["position_error_px"] if "position_error_px" in ol["model"]["per_step"] else [])
-    fig, axes = plt.subplots(1, len(keys), figsize=(5.2 * len(keys), 3.6), squeeze=False)
-    names = {"se_per_frame": "squared error per frame", "position_error_px": "ball position error (pixels)"}
+    names = {"se_per_frame": "squared error per frame", "ssim": "SSIM (higher is better)",
+             "all_present": "frames with every ball present", "position_error_px": "ball position error (px; lost: penalty)"}
+    keys = [k for k in names if k in ol["model"]["per_step"]]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.6), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for name, v in ol.items():
-            y = np.asarray(v["per_step"][key], float)
-            ax.plot(np.arange(1, len(y) + 1), y, label=name.replace("_", " "), lw=2.2 if name == "model" else 1.2,
+            y = np.asarray([np.nan if x is None else x for x in v["per_step"][key]], float)
+            label = "ceiling (true latents decoded)" if name == "reconstruction" else name.replace("_", " ")
+            ax.plot(np.arange(1, len(y) + 1), y, label=label, lw=2.2 if name == "model" else 1.2,
                     ls="--" if name == "reconstruction" else "-")
         ax.set_xlabel("predicted step")
         ax.set_ylabel(names[key])
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"open-loop rollout after {result['config']['context']} observed frames")
+    fig.suptitle(f"open-loop rollout after {result['config']['context']} observed frames ({result.get('split', 'test')} split)")
     return save_figure(fig, path)
 
 

@@ -134,16 +134,6 @@ def test_ball_finding_oracle_and_degenerate_cases():
     assert m["count"][0] == 2 and m["error"][0, 0] < 1.2  # a split: matched to the nearer blob
 
 
-def test_direction_error_analytic():
-    pos = np.zeros((1, 3, 1, 2))
-    pos[0, :, 0, 0] = [0.0, 1.0, 2.0]  # moves along +x
-    vel = np.zeros((1, 3, 1, 2))
-    vel[0, :, 0, 1] = 1.0  # truly moves along +y
-    np.testing.assert_allclose(M.direction_error(pos, vel)[0, :, 0], [90.0, 90.0])
-    vel[0, :, 0] = [-1.0, 0.0]
-    np.testing.assert_allclose(M.direction_error(pos, vel)[0, :, 0], [180.0, 180.0])
-
-
 # ---- the pipeline through the CLI ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -196,6 +186,32 @@ def test_rollout_end_to_end_through_cli(pipeline):
     assert res["one_step_se_per_frame"]["copy_last"] > 0 and len(res["sequences"]) == 6
     assert count_frames(out / "rollout.mp4") == 14 and count_frames(out / "rollout.gif") == 14
     assert (out / "error_vs_horizon.png").stat().st_size > 10_000
+    # the state-based protocol, named, and its per-step measures for every method
+    assert res["objects"]["protocol"] == "states" and res["objects"]["truth_reading"]["all_present"] == 1.0
+    assert res["objects"]["radii_px"] == [2.5] and res["ceiling"] == "reconstruction"
+    for v in res["open_loop"].values():
+        per = v["per_step"]
+        for k in ("se_per_frame", "psnr", "ssim", "all_present", "position_error_px", "direction_error_deg"):
+            assert len(per[k]) == 10, k
+        assert None not in per["position_error_px"] and all(0 <= a <= 1 for a in per["all_present"])
+        assert {"vanished_frames", "split_frames", "psnr", "ssim", "all_present"} <= set(v["summary"])
+    # the ceiling is what it says: the true future frames encoded, decoded and scored
+    from latentdyn.scenes.file import open_scenes
+    from latentdyn.scenes.generate import load_scene
+    from latentdyn.dynamics.objects import balls_from_scene
+    from latentdyn.vae.encode import encode_frames
+    from latentdyn.vae.train import load_vae
+
+    vae, _, _ = load_vae(pipeline / "vae", "best", torch.device("cpu"))
+    with open_scenes(pipeline / "ball.h5") as sf:
+        fr, st = sf.read_frames(np.array(res["sequences"]))[:, 4:14, ..., None], sf.states[np.array(res["sequences"])][:, 4:14]
+        balls = balls_from_scene(sf.scene)
+    mu, _ = encode_frames(vae, fr.reshape(-1, *fr.shape[2:]), torch.device("cpu"))
+    ceiling = R.decode_latents(vae, mu.reshape(6, 10, -1))  # (6, 10, 28, 28, 1)
+    again = R._finite(R.score(ceiling, fr / 255.0, st, 0.3, balls))
+    np.testing.assert_allclose(np.array(again["position_error_px"]),
+                               res["open_loop"]["reconstruction"]["per_step"]["position_error_px"], atol=1e-6)
+    np.testing.assert_allclose(np.array(again["ssim"]), res["open_loop"]["reconstruction"]["per_step"]["ssim"], atol=1e-6)
 
 
 def test_rollout_and_encode_bad_input(pipeline, tmp_path):

@@ -90,7 +90,7 @@ def _section_dynamics(page: Page, d: Path, name: str, record: dict | None = None
 
 
 ROLLOUT_NAMES = {"model": "GRU predictor (ours)", "copy_last": "copy last frame", "linear_pixels": "per-pixel linear extrapolation",
-                 "constant_velocity_latent": "constant velocity in latent space", "reconstruction": "VAE reconstruction (floor)",
+                 "constant_velocity_latent": "constant velocity in latent space", "reconstruction": "ceiling: the true future latents decoded",
                  "model_samples_mean": "GRU predictor, sampled futures"}
 
 
@@ -111,13 +111,22 @@ def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None)
     if ref and settings.get("reference_source"):
         parts.append(f'<p class="sub">Published figures: {_esc(settings["reference_source"])}</p>')
     ol = m.get("open_loop", {})
-    cols = [("se_per_frame", "squared error / frame"), ("position_error_px", "position error (px)"),
+    cols = [("se_per_frame", "squared error / frame"), ("psnr", "PSNR (dB)"), ("ssim", "SSIM"),
+            ("all_present", "frames with every ball"), ("position_error_px", "position error (px), lost balls counted"),
             ("direction_error_deg", "direction error (deg)"), ("vanished_frames", "frames losing a ball"),
             ("split_frames", "frames with extra blobs")]
     cols = [c for c in cols if any(c[0] in v.get("summary", {}) for v in ol.values())]
     rows = [[ROLLOUT_NAMES.get(k, k)] + [v["summary"].get(c) for c, _ in cols] for k, v in ol.items()]
-    parts.append(f"<h3>Open loop over {H} steps (mean over steps)</h3>"
+    parts.append(f"<h3>Open loop over {H} steps (mean over steps; {_esc(m.get('split', 'test'))} split)</h3>"
                  + _table(rows, ["method"] + [c[1] for c in cols], ["ours" if k == "model" else "" for k in ol]))
+    obj = m.get("objects") or {}
+    if obj:
+        truth = obj.get("truth_reading") or {}
+        parts.append(f'<p class="sub">Objects judged {"against the true states" if obj.get("protocol") == "states" else "by a region detector"}: '
+                     f'{_esc(obj.get("presence", ""))}; a lost ball counts {_fmt(obj.get("penalty_px"))} px. On the true frames '
+                     f'this reads {_fmt(truth.get("all_present"))} of frames with every ball present'
+                     + (f', centroid offset {_fmt(truth.get("centroid_offset_px"))} px' if "centroid_offset_px" in truth else "")
+                     + '. The ceiling decodes the true future latents: what any predictor can reach with this VAE.</p>')
     parts.append('<div class="gallery">'
                  + page.video(d / "rollout.mp4", "left to right: truth | prediction | error; green frame: observed, "
                                                  "red frame: predicted", width=560)
