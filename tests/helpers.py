@@ -52,3 +52,30 @@ def make_gru(latent_dim: int = 3, **kw):
     from latentdyn.dynamics.model import LatentGRU
 
     return LatentGRU(TrainDynamicsConfig(**kw), latent_dim)
+
+
+def killed_in_epoch(epoch: int):
+    """A context in which training is killed (KeyboardInterrupt) as epoch ``epoch`` ends, after
+    epoch ``epoch - 1`` was saved: ``with killed_in_epoch(2): train(...)`` raises; afterwards the
+    loop is as before."""
+    import contextlib
+
+    from latentdyn.engine import loop
+
+    @contextlib.contextmanager
+    def ctx():
+        real = loop.check_finite
+
+        def die(value, e, run_dir, what="loss"):
+            if e == epoch:
+                raise KeyboardInterrupt  # the process is killed
+            return real(value, e, run_dir, what)
+
+        loop.check_finite = die
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                yield
+        finally:
+            loop.check_finite = real
+
+    return ctx()

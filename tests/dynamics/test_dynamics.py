@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 from latentdyn.dynamics import metrics as M
 from latentdyn.dynamics import rollout as R
-from latentdyn.engine import loop as training
 from latentdyn.cli.main import cli
 from latentdyn.dynamics.config import TrainDynamicsConfig
 from latentdyn.dynamics.model import predict
@@ -22,7 +21,7 @@ from latentdyn.vae.encode import open_latents
 from latentdyn.scenes.render import Renderer
 
 from tests.helpers import fails_cleanly as _fails_cleanly
-from tests.helpers import make_gru
+from tests.helpers import make_gru, killed_in_epoch
 
 
 def write_latents(path, mu, splits=None, sha="0" * 64):
@@ -79,17 +78,8 @@ def test_dynamics_resume_matches_uninterrupted(tmp_path, monkeypatch):
     mu = np.cumsum(np.random.default_rng(1).normal(0, 0.1, (24, 20, 2)), 1)
     p = write_latents(tmp_path / "lat.h5", mu, {"train": np.arange(18), "val": np.arange(18, 24)})
     train_dynamics(_dyn_cfg(p, epochs=3), tmp_path / "full", progress=False, verbose=False)
-    real = training.check_finite
-
-    def die(value, epoch, run_dir, what="loss"):
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return real(value, epoch, run_dir, what)
-
-    monkeypatch.setattr(training, "check_finite", die)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_in_epoch(2):
         train_dynamics(_dyn_cfg(p, epochs=3), tmp_path / "part", progress=False, verbose=False)
-    monkeypatch.setattr(training, "check_finite", real)
     train_dynamics(_dyn_cfg(p, epochs=3), tmp_path / "part", resume=True, progress=False, verbose=False)
     a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "part" / "last.pt", weights_only=True)["model"]

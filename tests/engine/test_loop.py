@@ -10,7 +10,7 @@ import torch
 from latentdyn.engine import checkpoint, loop
 from latentdyn.vae.train import train_vae
 
-from tests.helpers import vae_config
+from tests.helpers import vae_config, killed_in_epoch
 
 
 @pytest.fixture(scope="module")
@@ -75,17 +75,8 @@ def test_cosine_schedule_lowers_the_rate_and_resumes_with_it(ball, tmp_path, mon
     train_vae(vae_config(ball, epochs=4, lr_schedule="cosine"), tmp_path / "s", progress=False, verbose=False)
     straight = [json.loads(x)["lr"] for x in (tmp_path / "s" / "metrics.jsonl").read_text().splitlines()]
     assert straight[0] == pytest.approx(1e-3) and all(b < a for a, b in zip(straight, straight[1:]))
-    real = loop.check_finite
-
-    def die(value, epoch, run_dir, what="loss"):
-        if epoch == 3:
-            raise KeyboardInterrupt
-        return real(value, epoch, run_dir, what)
-
-    monkeypatch.setattr(loop, "check_finite", die)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_in_epoch(3):
         train_vae(vae_config(ball, epochs=4, lr_schedule="cosine"), tmp_path / "r", progress=False, verbose=False)
-    monkeypatch.setattr(loop, "check_finite", real)
     train_vae(vae_config(ball, epochs=4, lr_schedule="cosine"), tmp_path / "r", resume=True, progress=False, verbose=False)
     resumed = [json.loads(x)["lr"] for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert resumed == pytest.approx(straight)  # the schedule's state came back with the checkpoint

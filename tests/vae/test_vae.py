@@ -8,14 +8,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from latentdyn.engine import checkpoint, loop as training
+from latentdyn.engine import checkpoint
 from latentdyn.cli.main import cli
 from latentdyn.core.errors import LatentdynError
 from latentdyn.vae.model import BetaVAE
 from latentdyn.vae.train import load_vae, train_vae
 
 from tests.helpers import fails_cleanly as _fails_cleanly
-from tests.helpers import make_vae, vae_config
+from tests.helpers import make_vae, vae_config, killed_in_epoch
 
 
 @pytest.mark.parametrize("arch", ["tutorial", "mlp", "resnet"])
@@ -130,17 +130,8 @@ def test_resume_after_kill_matches_uninterrupted(tiny_scene, tmp_path, monkeypat
     full = tmp_path / "full"
     train_vae(_cfg(tiny_scene, epochs=3), full, progress=False)
     part = tmp_path / "part"
-    real = training.check_finite
-
-    def die_in_epoch_2(value, epoch, run_dir, what="loss"):
-        if epoch == 2:
-            raise KeyboardInterrupt  # the process is killed after epoch 1 was saved
-        return real(value, epoch, run_dir, what)
-
-    monkeypatch.setattr(training, "check_finite", die_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_in_epoch(2):  # killed after epoch 1 was saved
         train_vae(_cfg(tiny_scene, epochs=3), part, progress=False)
-    monkeypatch.setattr(training, "check_finite", real)
     assert checkpoint.load_checkpoint(part / "last.pt")["epoch"] == 1
     train_vae(_cfg(tiny_scene, epochs=3), part, resume=True, progress=False)
     a, b = torch.load(full / "last.pt", weights_only=True), torch.load(part / "last.pt", weights_only=True)
