@@ -191,3 +191,26 @@ def test_cli_import_then_open_and_train_one_epoch(media, tmp_path):
     assert len(rows) == 1 and math.isfinite(rows[0]["train_loss"]) and "val_elbo" in rows[0]
     fails_cleanly(CliRunner().invoke(cli, ["import-video", str(tmp_path / "nope.gif"), "--out", str(tmp_path / "n.h5")]),
                   "does not exist")
+
+
+def test_an_imported_mp4_trains_and_rolls_out_end_to_end(media, tmp_path):
+    """The whole pipeline on a recording: import-video -> train vae -> encode -> train dynamics -> rollout -> report."""
+    import latentdyn as ld
+
+    d, _ = media
+    scenes = ld.import_video(source=str(d / "v.mp4"), size="16", clip_length=12, stride=1,
+                             split="train=0.6,val=0.2,test=0.2", out=tmp_path / "mine.h5")
+    assert scenes.metrics["clips"] == T - 12 + 1 and scenes.metrics["frame_shape"] == [16, 16]
+    vae = ld.train_vae(data=scenes.out, arch="mlp", latent_dim=3, epochs=1, batch_size=16, device="cpu", out=tmp_path / "vae")
+    lat = ld.encode(vae=vae.out, data=scenes.out, out=tmp_path / "lat.h5")
+    dyn = ld.train_dynamics(latents=lat.out, epochs=1, context=3, horizon=4, batch_size=8, device="cpu", out=tmp_path / "dyn")
+    roll = ld.rollout(vae=vae.out, dynamics=dyn.out, data=scenes.out, context=4, horizon=6, sequences=2, video_sequences=1,
+                      out=tmp_path / "roll")
+    m = roll.metrics
+    assert m["objects"]["protocol"] is None  # a recording has no states and no known objects: pixel measures only
+    per = m["open_loop"]["model"]["per_step"]
+    assert len(per["se_per_frame"]) == len(per["psnr"]) == len(per["ssim"]) == 6 and "position_error_px" not in per
+    assert m["open_loop"]["reconstruction"]["summary"]["se_per_frame"] > 0 and (tmp_path / "roll" / "rollout.mp4").is_file()
+    from latentdyn.pipeline.report.page import write_report
+
+    assert "Open loop" in write_report(tmp_path / "roll").read_text()
