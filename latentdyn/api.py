@@ -29,10 +29,10 @@ from latentdyn.core.options import check, closest
 from latentdyn.dynamics.config import RolloutConfig, TrainDynamicsConfig
 from latentdyn.geometry.config import InterpolateConfig, LatentMapConfig
 from latentdyn.scenes.config import GenerateConfig, ImportVideoConfig
-from latentdyn.vae.config import EncodeConfig, EvaluateConfig, TrainVAEConfig
+from latentdyn.vae.config import EncodeConfig, EvaluateConfig, SampleConfig, TrainVAEConfig
 
-__all__ = ["Result", "generate", "import_video", "train_vae", "evaluate", "encode", "train_dynamics", "rollout", "latent_map",
-           "interpolate", "analyze", "steer", "configure"]
+__all__ = ["Result", "generate", "import_video", "train_vae", "evaluate", "encode", "sample", "train_dynamics", "rollout",
+           "latent_map", "interpolate", "analyze", "steer", "configure"]
 
 
 @dataclass
@@ -158,6 +158,16 @@ def encode(config: EncodeConfig | None = None, *, out: str | Path, progress: boo
     cfg = dataclasses.replace(cfg, data=cfg.data or training_data(cfg.vae))
     path = run(cfg.vae, cfg.data, out, cfg.split, cfg.device, cfg.data_dir, progress=progress, config=to_dict(cfg))
     return Result("encode", Path(path), {}, {"latents": Path(path)}, cfg)
+
+
+def sample(config: SampleConfig | None = None, *, out: str | Path, **overrides) -> Result:
+    """A PNG grid of ``config.n`` images decoded from the prior of ``config.vae`` (its flow included),
+    at ``config.temperature``; the same seed gives the same bytes."""
+    from latentdyn.vae.sample import sample as run
+
+    cfg = configure(SampleConfig, config, **overrides)
+    res = run(cfg.vae, out, cfg.n, cfg.temperature, cfg.seed, cfg.checkpoint, cfg.device)
+    return Result("sample", Path(out), res, {"grid": Path(out)}, cfg)
 
 
 def train_dynamics(config: TrainDynamicsConfig | None = None, *, out: str | Path, resume: bool = False,

@@ -1,4 +1,4 @@
-"""Commands of the model stages: train the VAE and the predictor, evaluate, encode."""
+"""Commands of the model stages: train the VAE and the predictor, evaluate, encode, sample."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 from latentdyn.cli.derive import build_config, config_options
 from latentdyn.cli.options import echo_row, out_option, progress_option, resume_option
 from latentdyn.dynamics.config import TrainDynamicsConfig
-from latentdyn.vae.config import EncodeConfig, EvaluateConfig, TrainVAEConfig
+from latentdyn.vae.config import EncodeConfig, EvaluateConfig, SampleConfig, TrainVAEConfig
 
 
 @click.group(cls=click.Group)
@@ -83,4 +83,21 @@ def encode(out, config_file, sets, progress, **params) -> None:
     click.echo(f"wrote {api.encode(cfg, out=out, progress=progress).out}")
 
 
-COMMANDS = [train, evaluate, encode]
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False), required=False)
+@out_option("PNG grid to write.")
+@config_options(SampleConfig)
+def sample(run_dir, out, config_file, sets, **params) -> None:
+    """Draw images from a trained VAE's prior (RUN_DIR, or --vae) into a PNG grid."""
+    from latentdyn import api
+
+    cfg = build_config(SampleConfig, params, click.get_current_context(), config_file, sets)
+    if run_dir is not None:
+        cfg.vae = run_dir
+    res = api.sample(cfg, out=out)
+    m = res.metrics
+    click.echo(f"wrote {res.out}: {m['n']} samples of the {m['prior']} prior at temperature {m['temperature']:g} "
+               f"({m['grid_shape'][0]}x{m['grid_shape'][1]} px)")
+
+
+COMMANDS = [train, evaluate, encode, sample]

@@ -5,7 +5,10 @@
 - For a 2-d latent: the decoded manifold, decodes of a grid of latent points spaced by the
   inverse Gaussian CDF (Kingma and Welling 2014, Fig. 4; the TensorFlow tutorial's
   ``plot_latent_images``), and the magnification factor sqrt(det J^T J) of the decoder as a heat
-  map under the scatter (Bishop et al. 1997; Arvanitidis et al. 2018).
+  map under the scatter (Bishop et al. 1997; Arvanitidis et al. 2018), and the prior's
+  log-density log p(z) as contours over it (N(0, I) or the flow prior: ``prior_log_density``).
+  With a flow prior the manifold grid is the inverse-CDF grid of the prior's base pushed
+  through the flow (z = g(u)), so it covers the prior's quantiles, as the plain grid does for N(0, I).
 - For more dimensions: a PCA projection, and a pairwise panel of the most active dimensions.
 Figures are written as PNG and PDF, with the plotted arrays beside them (``latent_map.npz``).
 """
@@ -76,6 +79,19 @@ def magnification_map(vae, lo: np.ndarray, hi: np.ndarray, n: int = 60, device="
     return grid, mag
 
 
+def prior_log_density(vae, lo: np.ndarray, hi: np.ndarray, n: int = 120, device="cpu") -> tuple[np.ndarray, np.ndarray]:
+    """log p(z) of a 2-d latent's prior on an n x n grid over the box [lo, hi]; returns (xs and ys
+    stacked (2, n), log p (n, n), rows along y)."""
+    import torch
+
+    xs, ys = np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n)
+    gx, gy = np.meshgrid(xs, ys)
+    z = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], -1), dtype=torch.float32, device=device)  # (n*n, 2)
+    with torch.no_grad():
+        logp = vae.log_prior(z).cpu().numpy().reshape(n, n)
+    return np.stack([xs, ys]), logp
+
+
 def _scatter(ax, mu2, labels, names, values=None, vname=""):
     if labels is not None:
         import matplotlib.pyplot as plt
@@ -122,27 +138,36 @@ def latent_map(vae_run, source: str | None, out: str | Path, split: str = "test"
     if d == 2:
         lo, hi = mu.min(0) - 0.5, mu.max(0) + 0.5
         mgrid, mag = magnification_map(vae, lo, hi, device=dev)
-        arrays.update(magnification=mag, magnification_grid=mgrid)
+        axes_lp, logp = prior_log_density(vae, lo, hi, device=dev)
+        arrays.update(magnification=mag, magnification_grid=mgrid, prior_log_density=logp, prior_log_density_axes=axes_lp)
+        top = float(logp.max())
+        levels = [top - k for k in (8.0, 6.0, 4.0, 2.0, 1.0)]  # nats below the highest density in view
         fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.8), squeeze=False, layout="constrained")
         for ax, (vals, vname) in zip(axes[0], panels):
             ax.imshow(np.log10(mag + 1e-12), extent=(lo[0], hi[0], lo[1], hi[1]), origin="lower", cmap="Greys",
                       aspect="auto", alpha=0.9)
+            cs = ax.contour(axes_lp[0], axes_lp[1], logp, levels=levels, colors="tab:red", linewidths=0.7, alpha=0.9,
+                            zorder=3)  # over the points
+            ax.clabel(cs, fmt="%.0f", fontsize=6)
             _scatter(ax, mu, labels, names, vals, vname)
             ax.set_xlabel("z1")
             ax.set_ylabel("z2")
-        fig.suptitle(title + "; grey: log10 magnification factor", fontsize=10)
+        fig.suptitle(title + f"; grey: log10 magnification factor; red: log p(z) of the {cfg.prior} prior (nats)",
+                     fontsize=10)
         written += save_figures(fig, out / "latent_map")
         fig2 = plt.figure(figsize=(6, 6))
         pts = inverse_cdf_grid(grid)
         with torch.no_grad():
-            imgs = vae.decode(torch.as_tensor(pts, dtype=torch.float32, device=dev)).float().clamp(0, 1).cpu().numpy()  # (g*g, C, H, W)
+            zs = vae.prior.from_base(torch.as_tensor(pts, dtype=torch.float32, device=dev))  # (g*g, 2); identity for N(0, I)
+            imgs = vae.decode(zs).float().clamp(0, 1).cpu().numpy()  # (g*g, C, H, W)
         C, H, W = imgs.shape[1:]
         mont = imgs.reshape(grid, grid, C, H, W).transpose(0, 3, 1, 4, 2).reshape(grid * H, grid * W, C)
         arrays["manifold"] = mont
         ax = fig2.add_subplot(111)
         ax.imshow(mont[..., 0] if C == 1 else mont, cmap="gray" if C == 1 else None, vmin=0, vmax=1)
         ax.set_axis_off()
-        ax.set_title(f"decoded manifold, {grid}x{grid} inverse-CDF grid", fontsize=10)
+        ax.set_title(f"decoded manifold, {grid}x{grid} inverse-CDF grid" + (" through the flow prior" if vae.prior.is_flow
+                                                                             else ""), fontsize=10)
         written += save_figures(fig2, out / "manifold")
     else:
         centred = mu - mu.mean(0)

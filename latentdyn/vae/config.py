@@ -1,4 +1,4 @@
-"""The settings of the VAE stages: train-vae, evaluate, encode (one dataclass each).
+"""The settings of the VAE stages: train-vae, evaluate, encode, sample (one dataclass each).
 
 Every field is an :func:`latentdyn.core.options.option`: the one place where its name, type,
 default, the reason for the default and its help text live. The ``latentdyn train vae``,
@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from latentdyn.core.options import TrainingOptions, data_dir_option, device_option, option, source_option, vae_option
+from latentdyn.core.options import (
+    TrainingOptions, data_dir_option, device_option, option, seed_option, source_option, vae_option,
+)
 
 ARCHS = ("tutorial", "mlp", "resnet")
 LIKELIHOODS = ("auto", "bernoulli", "discretized-logistic", "discretized-gaussian", "gaussian")  # see docs/likelihoods.md
 BINARIZE = ("none", "static", "dynamic")
+PRIORS = ("gaussian", "flow")  # latentdyn.vae.priors; docs/flows.md
+PRIOR_FLOWS = ("nsf", "maf")
+POSTERIORS = ("gaussian", "iaf")  # latentdyn.vae.posteriors
 
 
 @dataclass
@@ -38,6 +43,19 @@ class TrainVAEConfig(TrainingOptions):
                                  minimum=0.00157, maximum=1.0)  # density x bin width <= 1 at the floor: 1 / (255 sqrt(2 pi))
     binarize: str = option("none", "Binarise grey images: static (> 0.5 once), dynamic (a Bernoulli draw each epoch) or none.",
                            choices=BINARIZE)
+    prior: str = option("gaussian", "p(z): gaussian (N(0, I)) or flow (a normalising flow over N(0, I), learned with "
+                        "the VAE; see --prior-flow).", choices=PRIORS,
+                        why="the plain VAE; its KL has a closed form")
+    posterior: str = option("gaussian", "q(z|x): gaussian (diagonal) or iaf (an inverse autoregressive flow on the "
+                            "Gaussian, conditioned on the encoder; Kingma et al. 2016).", choices=POSTERIORS,
+                            why="the plain VAE; its KL has a closed form")
+    prior_flow: str = option("nsf", "The flow prior's steps: nsf (rational-quadratic splines, Durkan et al. 2019) or "
+                             "maf (affine, Papamakarios et al. 2017); zuko's, autoregressive.", choices=PRIOR_FLOWS,
+                             why="splines bend a 2-d latent far more per step than affine maps")
+    flow_transforms: int = option(3, "Steps of each flow (the prior's and the IAF's).", minimum=1, maximum=32,
+                                  why="zuko's default")
+    flow_hidden: int = option(64, "Hidden units of each flow step's two-layer MADE network.", minimum=4, maximum=4096,
+                              why="zuko's default; a latent of a few dimensions needs no more")
     epochs: int = option(10, "Training epochs.", minimum=1, may_resume=True)
     batch_size: int = option(128, "Global batch size (split over torchrun processes).", minimum=1, maximum=65536,
                              why="the tutorial's is 32 with lr 1e-4")
@@ -74,4 +92,19 @@ class EncodeConfig:
                               "the VAE's training data.", metavar="SOURCE")
     data_dir: str | None = data_dir_option()
     split: str | None = option(None, "Datasets: the split to encode (default test). Scene files: every sequence.")
+    device: str = device_option()
+
+
+@dataclass
+class SampleConfig:
+    """``latentdyn sample``: a grid of images decoded from the model's prior (flow included)."""
+
+    vae: str = vae_option()
+    n: int = option(64, "Samples drawn (tiled into a near-square grid).", short="-n", minimum=1, maximum=4096,
+                    why="an 8x8 grid")
+    temperature: float = option(1.0, "Scale of the prior's base Gaussian std: z = g(T u), u ~ N(0, I) (g the flow, or "
+                                "the identity for a Gaussian prior).", minimum=0.0, maximum=10.0,
+                                why="1 samples the prior itself")
+    seed: int = seed_option("the base noise")
+    checkpoint: str = option("best", "Which checkpoint of the run: best or last.", choices=("best", "last"))
     device: str = device_option()

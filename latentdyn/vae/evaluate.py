@@ -4,7 +4,11 @@ Reports, in nats per example: the ELBO and its reconstruction and KL terms (one 
 importance-weighted estimate of log p(x) with K samples (Burda et al. 2016, Eq. 8; always at
 least the ELBO in expectation, and tighter as K grows), the number of active latent units
 (dimensions whose posterior mean varies over the data, Cov_x E_q[z_u] > 0.01; Burda et al.
-2016, Sec. 5.2) and the KL of each latent dimension.
+2016, Sec. 5.2) and the KL of each latent dimension (``kl_per_dim``). With a flow prior or an IAF
+posterior the KL is the one-sample estimate log q(z|x) - log p(z), the bounds use the flows'
+densities, the means are in the decoder's space (``BetaVAE.summarize``) and, there being no
+per-dimension KL, ``base_kl_per_dim`` (the base Gaussian's closed form against N(0, 1), a proxy)
+replaces ``kl_per_dim`` (docs/flows.md).
 
 Every result names its protocol, ``protocol = {"likelihood", "data", "is_log_probability"}``
 (``data``: "binary-static", "binary-dynamic" or "8bit"; see ``latentdyn.vae.likelihoods``).
@@ -49,7 +53,7 @@ def evaluate_run(
     from latentdyn.engine.devices import pick_device
     from latentdyn.core.rng import epoch_seed, torch_generator
     from latentdyn.vae.data import batch_floats, open_frames
-    from latentdyn.vae.train import load_vae, model_hwc
+    from latentdyn.vae.train import kl_dims_key, load_vae, model_hwc
 
     if iw_samples < 0:
         raise LatentdynError(f"--iw-samples {iw_samples}: must be 0 (skip) or more")
@@ -74,9 +78,10 @@ def evaluate_run(
                          disable=None if progress is None else not progress):
             xb = batch_floats(x_u8, cfg.binarize, g_bin)
             t = model(xb, generator=g)
-            mu, logvar = model.encode(xb)
+            mu0, logvar0, ctx = model.posterior(xb)  # the (base) Gaussian
+            mu, _ = model.summarize(mu0, logvar0, ctx)  # posterior means in the decoder's space
             elbo.append(t["elbo"]), rec.append(t["rec"]), kl.append(t["kl"])
-            mus.append(mu.float()), kl_dims.append(model.kl_per_dim(mu.float(), logvar.float()))
+            mus.append(mu.float()), kl_dims.append(model.kl_per_dim(mu0.float(), logvar0.float()))
             if iw_samples:
                 iw.append(model.log_px_iw(xb, iw_samples, generator=g))
     cat = lambda parts: torch.cat(parts).double().cpu().numpy()  # noqa: E731
@@ -101,7 +106,9 @@ def evaluate_run(
                        "note": f"{cfg.likelihood} on {protocol} data is no log-probability: a training loss, "
                                "no ELBO or log p(x)"})
     result.update({"n_dims": n_dims, "active_units": n_active, "latent_dim": model.latent_dim,
-                   "posterior_mean_variance": var.tolist(), "kl_per_dim": cat(kl_dims).mean(0).tolist()})
+                   "prior": cfg.prior, "posterior": cfg.posterior,
+                   "kl_estimate": "one-sample Monte Carlo" if model.has_flow else "closed form",
+                   "posterior_mean_variance": var.tolist(), kl_dims_key(model): cat(kl_dims).mean(0).tolist()})
     if config is not None:
         result["config"] = config  # `latentdyn evaluate --config FILE.json` reruns it
     with atomic_path(out if out is not None else Path(run_dir) / f"eval_{split}.json") as tmp:

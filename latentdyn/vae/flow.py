@@ -1,7 +1,8 @@
 """The training flow: per-epoch prediction matrices of a VAE and their animation.
 
 Every epoch of ``latentdyn train vae`` draws fixed inputs above their reconstructions, and
-decodes of fixed prior samples, as ``flow/epoch_NNN.png``; at the end the PNGs become
+decodes of prior samples (fixed base noise u, z = g(u) through the model's prior, flow included:
+the same draws every epoch), as ``flow/epoch_NNN.png``; at the end the PNGs become
 ``flow.gif`` and ``flow.mp4``, an animation of how the model learned, epoch by epoch.
 """
 
@@ -28,7 +29,7 @@ class FlowRecorder:
         n = min(n, len(x_u8))  # a small validation split may hold fewer frames
         self.x = batch_floats(x_u8[:n], cfg.binarize if cfg.binarize == "static" else "none")  # (n, C, H, W)
         g = torch_generator(epoch_seed(cfg.seed, 0, 21), "cpu")
-        self.z = torch.randn((n, cfg.latent_dim), generator=g).to(device)  # fixed prior samples
+        self.u = torch.randn((n, cfg.latent_dim), generator=g).to(device)  # fixed base noise of the prior samples
 
     def snapshot(self, model, epoch: int, score: float, tracker=None) -> Path:
         """The prediction matrix of ``epoch`` as PNG (and in TensorBoard when tracking)."""
@@ -40,7 +41,9 @@ class FlowRecorder:
         with torch.no_grad():
             mu, _ = model.encode(self.x)
             rec = model.decode(mu).float()  # (n, C, H, W)
-            gen = model.decode(self.z).float()
+            with torch.autocast(self.u.device.type, enabled=False):
+                z = model.prior.from_base(self.u)  # (n, d): the prior as it is this epoch (the identity for N(0, I))
+            gen = model.decode(z).float()
         rows = [self.x.float(), rec, gen]
         img = torch.cat([torch.cat(list(r), dim=-1) for r in rows], dim=-2)  # (C, 3H, nW)
         arr = (img.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()  # (3H, nW, C)

@@ -29,10 +29,16 @@ level), ``gaussian`` (continuous density with one learned or fixed sigma per cha
 loss on 8-bit data). The decoder outputs ``n_params`` maps per image channel (the Gaussian's
 sigma is a parameter of the model, not a decoder output).
 
+Flows (``TrainVAEConfig.prior`` / ``posterior``; ``priors.py``, ``posteriors.py``, docs/flows.md):
+a flow prior p(z) learned with the model and an inverse autoregressive flow on q(z|x). Whenever
+either is a flow, the KL term is the one-sample Monte-Carlo estimate log q(z|x) - log p(z) at
+the z the reconstruction term uses (Kingma et al. 2016, Eq. 3), so the ELBO stays an unbiased
+estimate of the bound; with both Gaussian the closed form above is used, exactly as before.
+
 Precision: the reparameterisation (mu, logvar, eps, z), the KL and the log-likelihood sums are
 computed in float32 with autocast switched off, whatever precision the encoder and decoder run
 in: under bfloat16 (8 bits of mantissa) mu + sigma * eps would drop posterior noise smaller
-than about mu / 256.
+than about mu / 256. The flows run in float32 with autocast off too.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ import torch.nn as nn
 
 from latentdyn.core.errors import LatentdynError
 from latentdyn.vae import likelihoods as lik
+from latentdyn.vae.posteriors import IAF_CONTEXT, make_posterior_flow
+from latentdyn.vae.priors import make_prior
 
 ARCHS = ("tutorial", "mlp", "resnet")
 LIKELIHOODS = lik.NAMES  # bernoulli, gaussian, discretized-logistic, discretized-gaussian
@@ -85,17 +93,18 @@ def decoder_maps(likelihood: str) -> int:
     return 1 if likelihood == "gaussian" else lik.get(likelihood).n_params
 
 
-def build(cfg, shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
-    """Encoder (x -> 2d) and decoder (z -> output map (P * C, H, W) of the input's shape (C, H, W),
-    P = ``decoder_maps``)."""
+def build(cfg, shape: tuple[int, int, int], context: int = 0) -> tuple[nn.Module, nn.Module]:
+    """Encoder (x -> 2d + ``context``: mu, logvar and the IAF's context h(x)) and decoder (z -> output
+    map (P * C, H, W) of the input's shape (C, H, W), P = ``decoder_maps``)."""
     (C, H, W), d = shape, cfg.latent_dim
+    n_out = 2 * d + context
     P = decoder_maps(cfg.likelihood)
     h4, w4 = math.ceil(H / 4), math.ceil(W / 4)
     if cfg.arch == "tutorial":
         enc_conv = nn.Sequential(nn.Conv2d(C, 32, 3, 2), nn.ReLU(), nn.Conv2d(32, 64, 3, 2), nn.ReLU(), nn.Flatten())
         with torch.no_grad():
             n_flat = enc_conv(torch.zeros(1, C, H, W)).shape[1]
-        enc = nn.Sequential(enc_conv, nn.Linear(n_flat, 2 * d))
+        enc = nn.Sequential(enc_conv, nn.Linear(n_flat, n_out))
         dec = nn.Sequential(
             nn.Linear(d, 32 * h4 * w4), nn.ReLU(), nn.Unflatten(1, (32, h4, w4)),
             nn.ConvTranspose2d(32, 64, 3, 2, padding=1, output_padding=1), nn.ReLU(),
@@ -104,7 +113,7 @@ def build(cfg, shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
         )
     elif cfg.arch == "mlp":
         D = C * H * W
-        enc = nn.Sequential(nn.Flatten(), nn.Linear(D, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 2 * d))
+        enc = nn.Sequential(nn.Flatten(), nn.Linear(D, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, n_out))
         dec = nn.Sequential(nn.Linear(d, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, P * D),
                             nn.Unflatten(1, (P * C, H, W)))
     else:
@@ -115,7 +124,7 @@ def build(cfg, shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
         )
         with torch.no_grad():
             n_flat = enc_conv(torch.zeros(1, C, H, W)).shape[1]
-        enc = nn.Sequential(enc_conv, nn.Linear(n_flat, 2 * d))
+        enc = nn.Sequential(enc_conv, nn.Linear(n_flat, n_out))
         dec = nn.Sequential(
             nn.Linear(d, b * h4 * w4), nn.Unflatten(1, (b, h4, w4)), ResBlock(b),
             nn.ConvTranspose2d(b, a, 4, 2, padding=1), ResBlock(a),
@@ -131,28 +140,51 @@ def _fp32(t: torch.Tensor):
 
 
 class BetaVAE(nn.Module):
-    """q(z|x) = N(mu(x), diag exp(logvar(x))), p(z) = N(0, I), p(x|z) one of ``LIKELIHOODS``."""
+    """q(z|x) = N(mu(x), diag exp(logvar(x))) (or an IAF on it), p(z) = N(0, I) (or a flow),
+    p(x|z) one of ``LIKELIHOODS``."""
 
     def __init__(self, cfg, shape: tuple[int, int, int]):
         """``cfg``: a :class:`latentdyn.vae.config.TrainVAEConfig` (arch, latent_dim, beta,
-        likelihood, sigma, width); ``shape``: the input (C, H, W)."""
+        likelihood, sigma, width, prior, posterior and the flow settings); ``shape``: the input (C, H, W)."""
         super().__init__()
         check_input(cfg, shape)
         self.cfg = cfg
         self.shape = tuple(int(s) for s in shape)  # (C, H, W)
         self.latent_dim = cfg.latent_dim
         self.lik = lik.get(cfg.likelihood)
-        self.encoder, self.decoder = build(cfg, self.shape)
+        self.encoder, self.decoder = build(cfg, self.shape, IAF_CONTEXT if cfg.posterior == "iaf" else 0)
         if cfg.likelihood == "gaussian":
             init = math.log(cfg.sigma) if cfg.sigma is not None else math.log(0.1)
             self.log_sigma = nn.Parameter(torch.full((self.shape[0], 1, 1), init), requires_grad=cfg.sigma is None)
+        self.prior = make_prior(cfg)  # GaussianPrior holds no tensors: a Gaussian model's state dict is unchanged
+        self.iaf = make_posterior_flow(cfg)  # None for the Gaussian posterior
+
+    @property
+    def has_flow(self) -> bool:
+        """Whether the prior or the posterior is a flow (then the KL is a one-sample estimate)."""
+        return self.prior.is_flow or self.iaf is not None
 
     # ---- the two halves ---------------------------------------------------------------------
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """x (B, C, H, W) in [0, 1] -> the base Gaussian's mean and log-variance, each (B, d), and the
+        IAF's context h (B, IAF_CONTEXT) or None (in the encoder's dtype)."""
+        h = self.encoder(x)  # (B, 2d [+ context])
+        d = self.latent_dim
+        mu, logvar = h[..., :d], h[..., d : 2 * d]  # (B, d) each
+        return mu, logvar.clamp(-30.0, 20.0), (h[..., 2 * d :] if self.iaf is not None else None)
+
+    def summarize(self, mu: torch.Tensor, logvar: torch.Tensor, ctx: torch.Tensor | None):
+        """Posterior summary in the decoder's space: (mu, logvar) of the Gaussian posterior as they are;
+        for an IAF, the flow's image of the base mean and the linearised log-variances (``posteriors.py``)."""
+        if self.iaf is None:
+            return mu, logvar
+        with _fp32(mu):
+            return self.iaf.summary(mu.float(), logvar.float(), ctx.float())
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, C, H, W) in [0, 1] -> mean and log-variance, each (B, d) (in the encoder's dtype)."""
-        h = self.encoder(x)  # (B, 2d)
-        mu, logvar = h.chunk(2, dim=-1)  # (B, d) each
-        return mu, logvar.clamp(-30.0, 20.0)
+        """x (B, C, H, W) in [0, 1] -> posterior mean and log-variance, each (B, d), in the decoder's
+        latent space (in the encoder's dtype; float32 for an IAF posterior, see ``summarize``)."""
+        return self.summarize(*self.posterior(x))
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, d) -> the decoder's output map (B, P * C, H, W): Bernoulli logits, Gaussian
@@ -183,6 +215,11 @@ class BetaVAE(nn.Module):
         with _fp32(logits):
             return self.lik.log_prob(x.float(), self.likelihood_params(logits))
 
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) (..., d) -> (...), float32 with autocast off (N(0, I) or the flow prior)."""
+        with _fp32(z):
+            return self.prior.log_prob(z.float())
+
     @staticmethod
     def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """KL(N(mu, exp(logvar)) || N(0, 1)) per dimension (B, d), in float32: Kingma and Welling 2014, App. B."""
@@ -201,31 +238,61 @@ class BetaVAE(nn.Module):
             eps = torch.randn(shape, generator=generator, device=mu.device, dtype=torch.float32)
             return mu + torch.exp(0.5 * logvar) * eps, eps
 
+    def sample_posterior(self, mu: torch.Tensor, logvar: torch.Tensor, ctx: torch.Tensor | None,
+                         generator: torch.Generator | None = None, k: int | None = None):
+        """z ~ q(z|x) and log q(z|x) of that z, float32 with autocast off: (z (B, d), log_q (B,)), or
+        (k, B, d) and (k, B) with ``k``. log q = log N(z0; mu, sigma^2) - log |det dz/dz0| for an IAF."""
+        z, eps = self.reparameterize(mu, logvar, generator, k)  # (.., B, d)
+        with _fp32(z):
+            log_q = (-0.5 * (eps.pow(2) + LOG_2PI) - 0.5 * logvar.float()).sum(-1)  # (.., B)
+            if self.iaf is not None:
+                z, ladj = self.iaf(z, ctx.float())  # (.., B, d), (.., B)
+                log_q = log_q - ladj
+        return z, log_q
+
     def forward(self, x: torch.Tensor, beta: float | None = None, generator: torch.Generator | None = None) -> dict:
         """One-sample ELBO terms per example: {'loss', 'elbo', 'rec', 'kl'} each (B,), float32."""
-        mu, logvar = self.encode(x)  # (B, d)
-        z, _ = self.reparameterize(mu, logvar, generator)  # (B, d) float32
+        mu, logvar, ctx = self.posterior(x)  # (B, d)
+        if self.has_flow:
+            z, log_q = self.sample_posterior(mu, logvar, ctx, generator)  # (B, d), (B,) float32
+        else:
+            z, _ = self.reparameterize(mu, logvar, generator)  # (B, d) float32
         logits = self.decode_logits(z)  # (B, P * C, H, W), under the caller's autocast
         rec = self.log_px_z(x, logits)  # (B,)
-        kl = self.kl_per_dim(mu, logvar).sum(1)  # (B,)
+        if self.has_flow:
+            kl = log_q - self.log_prior(z)  # (B,): the one-sample estimate, same z as rec
+        else:
+            kl = self.kl_per_dim(mu, logvar).sum(1)  # (B,): closed form
         b = self.cfg.beta if beta is None else beta
         return {"loss": -(rec - b * kl), "elbo": rec - kl, "rec": rec, "kl": kl}
 
     @torch.no_grad()
     def log_px_iw(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None, chunk: int = 64) -> torch.Tensor:
-        """Importance-weighted estimate of log p(x) with k samples (Burda et al. 2016, Eq. 8), (B,), float32."""
-        mu, logvar = self.encode(x)  # (B, d)
+        """Importance-weighted estimate of log p(x) with k samples (Burda et al. 2016, Eq. 8), (B,), float32:
+        log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x), with the model's prior and posterior."""
+        mu, logvar, ctx = self.posterior(x)  # (B, d)
         B, d = mu.shape
         terms = []
         for s in range(0, k, chunk):
             kk = min(chunk, k - s)
-            z, eps = self.reparameterize(mu, logvar, generator, k=kk)  # (kk, B, d) float32
+            z, lqz = self.sample_posterior(mu, logvar, ctx, generator, k=kk)  # (kk, B, d), (kk, B) float32
             logits = self.decode_logits(z.reshape(kk * B, d))  # (kk*B, P * C, H, W)
             xr = x.unsqueeze(0).expand(kk, *x.shape).reshape(kk * B, *x.shape[1:])
             lpx = self.log_px_z(xr, logits).view(kk, B)  # (kk, B)
-            with _fp32(z):
-                lpz = (-0.5 * (z.pow(2) + LOG_2PI)).sum(-1)  # (kk, B)
-                lqz = (-0.5 * (eps.pow(2) + LOG_2PI) - 0.5 * logvar.float()).sum(-1)  # (kk, B)
-                terms.append(lpx + lpz - lqz)
+            terms.append(lpx + self.log_prior(z) - lqz)  # (kk, B)
         w = torch.cat(terms)  # (k, B)
         return torch.logsumexp(w, 0) - math.log(k)
+
+
+def flow_mismatch(model: BetaVAE, state: dict) -> str | None:
+    """What a state dict lacks or adds in flows against ``model`` (None when they agree):
+    for the one-line error of a checkpoint whose weights and config disagree."""
+    has = {"prior": any(k.startswith("prior.") for k in state), "iaf": any(k.startswith("iaf.") for k in state)}
+    want = {"prior": model.prior.is_flow, "iaf": model.iaf is not None}
+    name = {"prior": "a flow prior (prior = flow)", "iaf": "an IAF posterior (posterior = iaf)"}
+    for part in ("prior", "iaf"):
+        if has[part] and not want[part]:
+            return f"its weights hold {name[part]} but the model built from its config has none"
+        if want[part] and not has[part]:
+            return f"the model built from its config has {name[part]} but its weights have none"
+    return None

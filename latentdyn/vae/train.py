@@ -131,7 +131,7 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
 
 def evaluate_elbo(model, frames, cfg: TrainVAEConfig, device, batch: int = 1000) -> dict:
     """One-sample ELBO, reconstruction and KL (nats per example) and the KL of each latent
-    dimension over a frame set. Dynamic binarisation uses one fixed sample (seeded), so scores of
+    dimension (``kl_dims_key``) over a frame set. Dynamic binarisation uses one fixed sample (seeded), so scores of
     different epochs compare."""
     import torch
 
@@ -145,10 +145,18 @@ def evaluate_elbo(model, frames, cfg: TrainVAEConfig, device, batch: int = 1000)
             xb = batch_floats(x_u8, cfg.binarize, g_bin)
             t = model(xb, generator=g_noise)
             sums += torch.stack([t["elbo"].sum(), t["rec"].sum(), t["kl"].sum()]).double()
-            mu, logvar = model.encode(xb)
+            mu, logvar, _ = model.posterior(xb)  # the (base) Gaussian
             kl_dims += model.kl_per_dim(mu.float(), logvar.float()).sum(0).double()
     elbo, rec, kl = (sums / len(frames)).tolist()
-    return {"elbo": elbo, "rec": rec, "kl": kl, "kl_per_dim": (kl_dims / len(frames)).tolist()}
+    return {"elbo": elbo, "rec": rec, "kl": kl, kl_dims_key(model): (kl_dims / len(frames)).tolist()}
+
+
+def kl_dims_key(model) -> str:
+    """``kl_per_dim``: the closed-form KL of each latent dimension (Gaussian prior and posterior; they
+    sum to the KL). With a flow there is no per-dimension KL: ``base_kl_per_dim`` is then the closed-form
+    KL(q0(z0|x) || N(0, 1)) of each dimension of the *base* Gaussian, a proxy of which dimensions the
+    encoder uses that does not sum to the KL (docs/flows.md)."""
+    return "base_kl_per_dim" if model.has_flow else "kl_per_dim"
 
 
 def load_vae(run_dir: str | Path, which: str = "best", device="cpu"):
@@ -169,6 +177,12 @@ def load_vae(run_dir: str | Path, which: str = "best", device="cpu"):
     try:
         model.load_state_dict(ck["model"])
     except RuntimeError as e:
+        from latentdyn.vae.model import flow_mismatch
+
+        flows = flow_mismatch(model, ck["model"])
+        if flows:
+            raise LatentdynError(f"{path} does not match its own config: {flows}; retrain it, or set prior/posterior "
+                                 "in its config to what it was trained with") from None
         raise LatentdynError(f"{path} does not match its own config ({str(e).splitlines()[0][:100]})") from None
     model = model.to(device).eval().requires_grad_(False)  # no autograd graph through the weights
     if torch.device(device).type in ("cpu", "cuda"):
