@@ -19,7 +19,7 @@ def test_the_readme_pipeline_in_python_is_quiet_and_returns_results(tmp_path, ca
     lmap = ld.latent_map(vae=vae.out, out=d / "map")
     assert capsys.readouterr().out == ""  # nothing printed unless asked
     assert scenes.metrics["sequences"] == 24 and scenes.paths["scenes"].is_file()
-    assert vae.metrics["epoch"] == 1 and vae.paths["best"].is_file() and vae.config.likelihood == "bernoulli"
+    assert vae.metrics["epoch"] == 1 and vae.paths["best"].is_file() and vae.config.likelihood == "discretized-logistic"
     assert ev.metrics["split"] == "test" and ev.paths["eval"].is_file()
     assert lat.paths["latents"].is_file() and dyn.paths["best"].is_file()
     assert set(roll.metrics["open_loop"]) >= {"model", "copy_last"} and (roll.out / "config.toml").is_file()
