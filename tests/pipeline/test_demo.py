@@ -20,6 +20,7 @@ from latentdyn.cli.main import cli
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the whole demo: minutes on 2 free cores, far more on a loaded machine
 def test_demo_keeps_the_ball_bouncing_for_20_predicted_frames(tmp_path):
     out = tmp_path / "demo"
     r = CliRunner().invoke(cli, ["demo", "--out", str(out), "--no-progress"])
