@@ -32,8 +32,8 @@ sigma is a parameter of the model, not a decoder output).
 Flows (``TrainVAEConfig.prior`` / ``posterior``; ``priors.py``, ``posteriors.py``, docs/flows.md):
 a flow prior p(z) learned with the model and an inverse autoregressive flow on q(z|x). Whenever
 either is a flow, the KL term is the one-sample Monte-Carlo estimate log q(z|x) - log p(z) at
-the z the reconstruction term uses (Kingma et al. 2016, Eq. 3), so the ELBO stays an unbiased
-estimate of the bound; with both Gaussian the closed form above is used, exactly as before.
+the z the reconstruction term uses (as Kingma et al. 2016 train the IAF), so the ELBO stays an
+unbiased estimate of the bound; with both Gaussian the closed form above is used, exactly as before.
 
 Precision: the reparameterisation (mu, logvar, eps, z), the KL and the log-likelihood sums are
 computed in float32 with autocast switched off, whatever precision the encoder and decoder run

@@ -4,7 +4,7 @@
 
 - ``gaussian`` (default): q(z|x) = N(mu(x), diag exp(logvar(x))).
 - ``iaf``: the inverse autoregressive flow of Kingma et al. (2016, "Improved Variational
-  Inference with Inverse Autoregressive Flow", Sec. 4 and Alg. 1). The encoder outputs mu,
+  Inference with Inverse Autoregressive Flow", Algorithm 1). The encoder outputs mu,
   logvar and a context vector h(x) (``IAF_CONTEXT`` features); a base sample
   z_0 = mu + sigma * eps is moved by T autoregressive affine steps
   z_t = exp(a_t(z_{t-1}, h)) * z_{t-1} + b_t(z_{t-1}, h), where (a_t, b_t)_i depend on
