@@ -7,10 +7,10 @@
 - ``flow``: p(z) = the push-forward of N(0, I) through an invertible map g, learned with the
   VAE (the autoregressive-flow prior of Chen et al. 2017, "Variational Lossy Autoencoder",
   Sec. 3.2): log p(z) = log N(f(z); 0, I) + log |det df/dz|, f = g^-1.
-  The flow is zuko's (``TrainVAEConfig.prior_flow``): ``nsf``, the neural spline flow of
-  Durkan et al. (2019), monotonic rational-quadratic splines on [-5, 5] (identity outside),
-  autoregressive (MADE masks, Germain et al. 2015), or ``maf``, the masked autoregressive flow
-  of Papamakarios et al. (2017), affine steps. Both evaluate log p(z) in one pass, which is what
+  The flow is zuko's (``TrainVAEConfig.prior_flow``): ``maf`` (default), the masked
+  autoregressive flow of Papamakarios et al. (2017), affine steps, or ``nsf``, the neural spline
+  flow of Durkan et al. (2019), monotonic rational-quadratic splines on [-5, 5] (identity
+  outside); both autoregressive (MADE masks, Germain et al. 2015). Both evaluate log p(z) in one pass, which is what
   training needs; sampling inverts the autoregressive steps in d passes (``from_base``).
 
 Initialisation: the output layer of every hypernetwork is zero, so every step starts as the
@@ -69,11 +69,11 @@ class GaussianPrior(nn.Module):
 
 
 class FlowPrior(nn.Module):
-    """p(z): zuko's NSF or MAF (no context) over the d latent dimensions, base N(0, I)."""
+    """p(z): zuko's MAF or NSF (no context) over the d latent dimensions, base N(0, I)."""
 
     is_flow = True
 
-    def __init__(self, latent_dim: int, kind: str = "nsf", transforms: int = 3, hidden: int = 64):
+    def __init__(self, latent_dim: int, kind: str = "maf", transforms: int = 3, hidden: int = 64):
         super().__init__()
         import zuko
 
