@@ -6,23 +6,15 @@ import pytest
 import torch
 
 from latentdyn.geometry import metric as G
+from tests.geometry.conftest import sphere
+
+pytestmark = pytest.mark.usefixtures("float64")  # geodesic accuracy tests run in double precision
 from latentdyn.core.errors import LatentdynError
 
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    """Geodesic accuracy tests run in double precision; the default is restored afterwards."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
 
 
-def sphere(z):
-    """The sphere chart (theta, phi) -> (sin t cos p, sin t sin p, cos t)."""
-    t, p = z[:, 0], z[:, 1]
-    return torch.stack([t.sin() * p.cos(), t.sin() * p.sin(), t.cos()], -1)
 
 
 def test_linear_decoder_geodesic_is_the_straight_line():

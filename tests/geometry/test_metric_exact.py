@@ -8,20 +8,13 @@ from scipy.integrate import quad
 
 from latentdyn.core.errors import LatentdynError
 from latentdyn.geometry import metric as G
+from tests.geometry.conftest import sphere
+
+pytestmark = pytest.mark.usefixtures("float64")  # geodesic accuracy tests run in double precision
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
 
 
-def sphere(z):
-    """Spherical angles (theta, phi) -> the unit sphere in R^3; pull-back metric diag(1, sin^2 theta)."""
-    t, p = z[:, 0], z[:, 1]
-    return torch.stack([t.sin() * p.cos(), t.sin() * p.sin(), t.cos()], -1)
 
 
 def test_flat_metric_lengths_are_exact():
