@@ -10,7 +10,7 @@ Python API is re-exported here: ``latentdyn.generate``, ``train_vae``, ``evaluat
 taking its stage config (``latentdyn.TrainVAEConfig``, ...) or keyword overrides of it.
 """
 
-__version__ = "0.2.0"
+from latentdyn.core.version import __version__  # noqa: E402,F401
 
 from latentdyn.core.errors import LatentdynError  # noqa: E402
 from latentdyn.analysis.config import AnalyzeConfig, SteerConfig  # noqa: E402

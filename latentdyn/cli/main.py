@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from latentdyn import __version__
+from latentdyn.core.version import __version__
 from latentdyn.core.errors import LatentdynError
 
 

@@ -12,6 +12,8 @@ combines teacher forcing with an open-loop loss over a horizon, so long rollouts
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn as nn
 
@@ -125,3 +127,22 @@ def predict(model: LatentGRU, context_latents, horizon: int, context_logvar=None
     with torch.no_grad():
         out = model.rollout(mu, lv, horizon, samples, g)["mu"]
     return out.cpu().numpy() if as_numpy else out
+
+
+def load_dynamics(run_dir: str | Path, which: str = "best", device="cpu"):
+    """The predictor and config of a dynamics run folder."""
+    from latentdyn.core.config import from_dict
+    from latentdyn.dynamics.config import TrainDynamicsConfig
+    from latentdyn.engine.checkpoint import load_checkpoint
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise LatentdynError(f"run folder {run_dir} does not exist; train one with `latentdyn train dynamics`")
+    ck = load_checkpoint(run_dir / f"{which}.pt", "dynamics")
+    cfg = from_dict(TrainDynamicsConfig, ck["config"])
+    model = LatentGRU(cfg, int(ck["data"]["latent_dim"]))
+    try:
+        model.load_state_dict(ck["model"])
+    except RuntimeError as e:
+        raise LatentdynError(f"{run_dir / (which + '.pt')} does not match its own config ({str(e).splitlines()[0][:100]})") from None
+    return model.to(device).eval(), cfg, ck

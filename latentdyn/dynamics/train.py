@@ -28,7 +28,7 @@ from latentdyn.core.errors import LatentdynError
 from latentdyn.core.options import check, resumable
 from latentdyn.core.rng import epoch_seed, torch_generator
 from latentdyn.dynamics.config import TrainDynamicsConfig
-from latentdyn.dynamics.model import LatentGRU
+from latentdyn.dynamics.model import LatentGRU, load_dynamics  # noqa: F401 (load_dynamics: re-exported)
 
 RESUME_MAY_CHANGE = resumable(TrainDynamicsConfig)
 TERMS = ("loss", "one_step_se", "one_step_nll", "open_loop_se")
@@ -224,20 +224,3 @@ def _rollout_film(cfg: TrainDynamicsConfig, val, tracker, device, n: int = 4):
         tracker.video("val/rollout", frames, epoch)
 
     return film
-
-
-def load_dynamics(run_dir: str | Path, which: str = "best", device="cpu"):
-    """The predictor and config of a dynamics run folder."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise LatentdynError(f"run folder {run_dir} does not exist; train one with `latentdyn train dynamics`")
-    from latentdyn.engine.checkpoint import load_checkpoint
-
-    ck = load_checkpoint(run_dir / f"{which}.pt", "dynamics")
-    cfg = from_dict(TrainDynamicsConfig, ck["config"])
-    model = LatentGRU(cfg, int(ck["data"]["latent_dim"]))
-    try:
-        model.load_state_dict(ck["model"])
-    except RuntimeError as e:
-        raise LatentdynError(f"{run_dir / (which + '.pt')} does not match its own config ({str(e).splitlines()[0][:100]})") from None
-    return model.to(device).eval(), cfg, ck

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from latentdyn import __version__, api
+from latentdyn import api
+from latentdyn.core.version import __version__
 from latentdyn.core.config import apply_overrides, find_toml, from_dict, load_toml, to_dict  # noqa: F401 (find_toml: cli)
 from latentdyn.core.errors import LatentdynError
 from latentdyn.core.fileio import sha256_file

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from latentdyn import __version__
+from latentdyn.core.version import __version__
 from latentdyn.core.config import load_toml, to_dict
 from latentdyn.core.errors import LatentdynError
 from latentdyn.core.fileio import atomic_path

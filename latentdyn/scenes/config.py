@@ -13,6 +13,15 @@ from latentdyn.core.options import option, seed_option
 
 
 @dataclass
+class SceneInfo:
+    """The ``[scene]`` table of a scene definition (every kind of scene has one)."""
+
+    name: str = "scene"  # shown in files, videos and reports
+    description: str = ""  # one line for people
+    length: int = 100  # frames per sequence
+
+
+@dataclass
 class GenerateConfig:
     """``latentdyn generate``: synthetic sequences with ground-truth states, in one HDF5 scene file."""
 

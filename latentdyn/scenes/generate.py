@@ -22,23 +22,17 @@ from pathlib import Path
 from typing import Any
 import numpy as np
 
-from latentdyn import __version__
+from latentdyn.core.version import __version__
 from latentdyn.scenes import physics
 from latentdyn.core.config import apply_overrides, find_toml, from_dict, load_toml, to_dict
 from latentdyn.core.errors import LatentdynError
 from latentdyn.core.fileio import atomic_path, check_writable_dir
 from latentdyn.core.resources import scene_folders
+from latentdyn.scenes.config import SceneInfo
 from latentdyn.scenes.splits import assign_splits, parse_splits  # noqa: F401 (re-exported)
 from latentdyn.scenes.render import PROFILE_POWER, Renderer
 from latentdyn.scenes.file import SceneWriter, deflate
 
-
-
-@dataclass
-class SceneInfo:
-    name: str = "scene"  # shown in files, videos and reports
-    description: str = ""  # one line for people
-    length: int = 100  # frames per sequence
 
 
 @dataclass

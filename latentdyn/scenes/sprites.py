@@ -31,7 +31,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from latentdyn.core import rng
 from latentdyn.core.errors import LatentdynError
 from latentdyn.scenes.file import deflate
-from latentdyn.scenes.generate import SceneInfo
+from latentdyn.scenes.config import SceneInfo
 
 KIND = "sprites"
 SOURCES = ("train", "test")  # official dataset splits; /sprites/source_split stores the position

@@ -22,7 +22,7 @@ from typing import Iterator
 
 import numpy as np
 
-from latentdyn import __version__
+from latentdyn.core.version import __version__
 from latentdyn.core.errors import LatentdynError
 from latentdyn.core.fileio import atomic_path
 from latentdyn.scenes.file import SceneWriter, deflate

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from latentdyn import __version__
+from latentdyn.core.version import __version__
 from latentdyn.core.errors import LatentdynError
 from latentdyn.core.fileio import atomic_path
 from latentdyn.pipeline.report.html import CSS, SCRIPT, Page, _config_block, _esc, _fmt, _table
