@@ -119,6 +119,21 @@ def _write_json(data: dict, path: Path) -> None:
         tmp.write_text(json.dumps(plain(data), indent=2, allow_nan=False) + "\n")
 
 
+def _open(vae_run, source, out, split, train_split, data_dir, device, limit, seed, order):
+    """The VAE, the source (default: its training data), the output folder, and the train and
+    scored splits' codes and factors (drawn with seeds seed and seed + 1)."""
+    from latentdyn.analysis import vaeio
+
+    vae = vaeio.load(vae_run, device)
+    source = str(source or vae.source)
+    data_dir = data_dir or vae.data_dir
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tr = load_split(vae, source, train_split, data_dir, limit, seed, order)
+    te = load_split(vae, source, split, data_dir, limit, seed + 1, order)
+    return vae, source, out, tr, te
+
+
 def analyze(vae_run, source: str | None, out, split: str = "test", data_dir=None, device: str = "auto",
             limit: int = 5000, seed: int = 0, train_split: str = "train", order: str = "auto", bins: int = dis.BINS,
             dci_method: str = "gbt", dci_estimators: int = 100, probe_kinds=("linear", "hgb"),
@@ -130,16 +145,9 @@ def analyze(vae_run, source: str | None, out, split: str = "test", data_dir=None
     Returns the written dict (numbers under "train", "test" / ``split``, or "fit train, score test").
     """
     from latentdyn.analysis import traversals as trv
-    from latentdyn.analysis import vaeio
     from latentdyn.vae.evaluate import active_units
 
-    vae = vaeio.load(vae_run, device)
-    source = str(source or vae.source)
-    data_dir = data_dir or vae.data_dir
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tr = load_split(vae, source, train_split, data_dir, limit, seed, order)
-    te = load_split(vae, source, split, data_dir, limit, seed + 1, order)
+    vae, source, out, tr, te = _open(vae_run, source, out, split, train_split, data_dir, device, limit, seed, order)
     names, cont = te["names"], te["continuous"]
     ct, ft, cs, fs = tr["mu"], tr["factors"], te["mu"], te["factors"]
     mi = dis.mi_matrix(cs, fs, bins, cont, normalize=True)  # (m, k)
@@ -219,15 +227,7 @@ def steer(vae_run, source: str | None, out, factor: str, by: float, condition=()
     classifier should reach (3: p(B) = 0.95; ``directions.edit_to``); ``n`` test images of class A.
     Writes ``steer.json`` and ``steer.png`` (decoded originals above their edits).
     """
-    from latentdyn.analysis import vaeio
-
-    vae = vaeio.load(vae_run, device)
-    source = str(source or vae.source)
-    data_dir = data_dir or vae.data_dir
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tr = load_split(vae, source, train_split, data_dir, limit, seed, order)
-    te = load_split(vae, source, split, data_dir, limit, seed + 1, order)
+    vae, source, out, tr, te = _open(vae_run, source, out, split, train_split, data_dir, device, limit, seed, order)
     rng = np.random.default_rng(seed)
     res: dict = {"vae_run": str(vae_run), "source": source, "factor": factor, "by": float(by), "seed": seed,
                  "splits": {"fit": train_split, "edit": split}, "ball_order": te.get("order")}
