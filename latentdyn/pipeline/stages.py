@@ -152,8 +152,13 @@ def _analyze(cfg: AnalyzeConfig, d: Path, resume, progress, verbose) -> dict:
 
 def _steer(cfg: SteerConfig, d: Path, resume, progress, verbose) -> dict:
     res = api.steer(cfg, out=d).metrics
-    return _pick(res.get("unconditional", {}), tuple(k for k, v in res.get("unconditional", {}).items()
-                                                     if isinstance(v, (int, float)) and not isinstance(v, bool))[:3])
+    block = res.get("conditional") or res.get("unconditional", {})  # the edit asked for: conditional when given
+    numeric = [k for k, v in block.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    wanted = [k for k in ("asked", "achieved_mean", "abs_error_mean", "leakage_mean_abs") if k in numeric]
+    out = _pick(block, tuple(wanted or numeric[:3]))
+    if res.get("conditional"):
+        out["conditional"] = True
+    return out
 
 
 KINDS: dict[str, Kind] = {
