@@ -38,14 +38,14 @@ class TrainDynamicsConfig(TrainingOptions):
                              metavar="RUN")
     frame_loss_weight: float = option(0.0, "Weight of the decoded-frame loss: the open-loop predicted means and the true "
                                       "latents decoded by the VAE, squared error summed over pixels, averaged over the "
-                                      "horizon (no gradient into the VAE).", why="0: the latent loss alone, the setting of the published figures",
-                                      minimum=0.0)
+                                      "horizon (no gradient into the VAE).", minimum=0.0,
+                                      why="0: the latent loss alone, the setting of the published figures")
     latent_noise: float = option(0.0, "Std of the Gaussian noise added to the observed input latents in training (not "
                                  "the targets), in units of each latent's spread over the training sequences.",
                                  why="0: clean inputs, the setting of the published figures", minimum=0.0)
     sample_inputs: bool = option(False, "Train on inputs drawn from the posteriors, z ~ N(mu, exp(logvar)), instead of "
-                                 "their means (the targets stay the means).", why="the means: the setting of the published figures",
-                                 flag="--sample-inputs/--mean-inputs")
+                                 "their means (the targets stay the means).", flag="--sample-inputs/--mean-inputs",
+                                 why="the means: the setting of the published figures")
 
 
 @dataclass

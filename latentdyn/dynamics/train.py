@@ -247,7 +247,8 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
         seq, start = seq.to(device), start.to(device)
         noise = torch_generator(epoch_seed(cfg.seed, epoch, dist.stream(43)), "cpu") if perturbed else None
         for s in range(0, len(seq), B):
-            m, v = gather_windows(mu, seq[s : s + B], start[s : s + B], L), gather_windows(lv, seq[s : s + B], start[s : s + B], L)
+            m = gather_windows(mu, seq[s : s + B], start[s : s + B], L)  # (B, L, d)
+            v = gather_windows(lv, seq[s : s + B], start[s : s + B], L)
             if noise is None:
                 yield m, v
             else:
