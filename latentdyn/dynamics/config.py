@@ -33,6 +33,19 @@ class TrainDynamicsConfig(TrainingOptions):
     open_loop_weight: float = option(1.0, "Weight of the multi-step loss (0: teacher forcing only).", minimum=0.0)
     windows: int = option(4, "Random windows drawn from each sequence per epoch.", minimum=1)
     grad_clip: float = option(1.0, "Largest gradient norm (clipped above).", minimum=0.0)
+    vae: str | None = option(None, "VAE run folder whose frozen decoder scores the open loop in pixels (the one that made "
+                             "the latents; needed when frame_loss_weight > 0; in an experiment: a train-vae stage).",
+                             metavar="RUN")
+    frame_loss_weight: float = option(0.0, "Weight of the decoded-frame loss: the open-loop predicted means and the true "
+                                      "latents decoded by the VAE, squared error summed over pixels, averaged over the "
+                                      "horizon (no gradient into the VAE).", minimum=0.0,
+                                      why="0: the latent loss alone, the setting of the published figures")
+    latent_noise: float = option(0.0, "Std of the Gaussian noise added to the observed input latents in training (not "
+                                 "the targets), in units of each latent's spread over the training sequences.",
+                                 why="0: clean inputs, the setting of the published figures", minimum=0.0)
+    sample_inputs: bool = option(False, "Train on inputs drawn from the posteriors, z ~ N(mu, exp(logvar)), instead of "
+                                 "their means (the targets stay the means).", flag="--sample-inputs/--mean-inputs",
+                                 why="the means: the setting of the published figures")
 
 
 @dataclass

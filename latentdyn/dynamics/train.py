@@ -6,11 +6,22 @@ every training sequence (seeded by (seed, epoch)). The loss of a window is
     teacher forcing: mean over t of -log N(mu_{t+1} | m_{t+1}, exp(s_{t+1}))     (one-step)
   + open_loop_weight * the same, over the horizon, after warming up on the first
     ``context`` latents and feeding back the predicted means                    (multi-step)
-  + a small squared error on the predicted next posterior log-variance,
+  + a small squared error on the predicted next posterior log-variance
+  + frame_loss_weight * mean over the horizon of sum over pixels of
+        (D(m_{K+j}) - D(mu_{K+j}))^2, D the frozen VAE decoder's mean image      (decoded frames)
 
 the open-loop term being what keeps long rollouts on their track (compare the "multi-step
 prediction" objectives of Venkatraman et al. 2015, "Improving multi-step prediction of learned
-time series models"). Latents are read from the HDF5 file in chunks into one device tensor
+time series models"). The decoded-frame term (off by default) scores the open loop where the
+rollout is judged, in pixels, against the reconstruction of the truth (the ceiling of any
+predictor in this latent space), as World Models-style pipelines train through the decoder
+(Ha and Schmidhuber 2018; Hafner et al. 2019, "Learning latent dynamics for planning from
+pixels", train their predictor on decoded frames). The inputs, never the targets, may be
+perturbed in training: ``sample_inputs`` draws them from the posteriors, z = mu + exp(lv / 2) e,
+and ``latent_noise`` adds sigma * s e, s each latent's spread over the training means (e
+standard normal, drawn from (seed, epoch)), so the predictor learns to return to the data from
+slightly off it, as it must in open loop (Bengio et al. 2015, "Scheduled sampling"; noise
+injection as in Sanchez-Gonzalez et al. 2020, "Learning to simulate complex physics"). Latents are read from the HDF5 file in chunks into one device tensor
 (they are small: N x T x d floats). Checkpoints, metrics, resume and NaN handling are the VAE
 trainer's (``latentdyn.engine.loop``).
 """
@@ -32,6 +43,52 @@ from latentdyn.dynamics.model import LatentGRU, load_dynamics  # noqa: F401 (loa
 
 RESUME_MAY_CHANGE = resumable(TrainDynamicsConfig)
 TERMS = ("loss", "one_step_se", "one_step_nll", "open_loop_se")
+FRAME_TERM = "open_loop_frame_se"  # a term only when frame_loss_weight > 0 (the default rows stay as they were)
+
+
+def validate(cfg: TrainDynamicsConfig) -> None:
+    """One-line errors for settings that cannot work together (before any file is read)."""
+    if cfg.frame_loss_weight > 0 and not cfg.vae:
+        raise LatentdynError(f"--frame-loss-weight {cfg.frame_loss_weight:g} needs --vae RUN, the VAE that made the "
+                             "latents (in an experiment: vae = a train-vae stage)")
+
+
+def load_frame_decoder(cfg: TrainDynamicsConfig, latent_dim: int, vae_sha256: str, device):
+    """The frozen VAE (eval mode, no gradients into its weights) that decodes the open loop for
+    the frame loss, checked against the latents file; None when the frame loss is off."""
+    from latentdyn.vae.encode import check_vae_hash
+    from latentdyn.vae.train import load_vae
+
+    if cfg.frame_loss_weight <= 0:
+        return None
+    vae = load_vae(cfg.vae, "best", device)[0]  # eval() and requires_grad_(False)
+    if vae.latent_dim != latent_dim:
+        raise LatentdynError(f"--vae {cfg.vae} has {vae.latent_dim} latent dimensions, the latents file {cfg.latents} "
+                             f"{latent_dim}; give the VAE that made the latents")
+    check_vae_hash(vae_sha256, cfg.vae, str(cfg.latents))
+    return vae
+
+
+def perturb_inputs(mu, lv, mu_std, latent_noise: float, sample_inputs: bool, generator):
+    """The predictor's training inputs from windows mu, lv (B, L, d): z = mu [+ exp(lv / 2) e1]
+    [+ latent_noise * mu_std * e2], e standard normal from ``generator`` (CPU)."""
+    z = mu
+    if sample_inputs:
+        z = z + (0.5 * lv).exp() * torch.randn(mu.shape, generator=generator).to(mu.device)  # (B, L, d)
+    if latent_noise > 0:
+        z = z + latent_noise * mu_std * torch.randn(mu.shape, generator=generator).to(mu.device)  # (B, L, d)
+    return z
+
+
+def frame_error(vae, z, target) -> torch.Tensor:
+    """Predicted latents z and true latents target (B, H, d) -> per window (B,): the squared
+    error between their decoded mean images, summed over pixels, averaged over the H steps.
+    Gradients reach z, never the VAE (its weights are frozen; the target is decoded without a graph)."""
+    B, H, d = z.shape
+    pred = vae.decode(z.reshape(B * H, d))  # (B*H, C, h, w)
+    with torch.no_grad():
+        true = vae.decode(target.reshape(B * H, d))  # (B*H, C, h, w)
+    return ((pred.float() - true.float()) ** 2).flatten(1).sum(1).view(B, H).mean(1)  # (B,)
 
 
 def read_latents(path: str | Path, split: str | None, device, chunk: int = 4096):
@@ -57,37 +114,50 @@ def gaussian_nll(x, mean, logvar):
     return 0.5 * ((x - mean) ** 2 * (-logvar).exp() + logvar + math.log(2 * math.pi)).sum(-1)
 
 
-def window_loss(model: LatentGRU, mu, lv, context: int, horizon: int, open_loop_weight: float) -> dict:
+def window_loss(model: LatentGRU, mu, lv, context: int, horizon: int, open_loop_weight: float,
+                inputs=None, vae=None, frame_weight: float = 0.0) -> dict:
     """Losses of windows mu, lv (B, K + H, d), per window (B,).
 
     One step (teacher forcing): squared error of each next mean, plus the Gaussian negative
     log-likelihood of the truth under the predicted variance with the mean held fixed (it fits
     only the variance). Multi-step: squared error of the open-loop means over the horizon.
+    ``inputs`` (B, K + H, d): what the predictor reads in place of mu (``perturb_inputs``; the
+    targets stay mu). With ``frame_weight > 0``, also the decoded-frame error of the open loop
+    under ``vae`` (``frame_error``, the term ``open_loop_frame_se``).
     """
-    mean, s, lv_next, h = model(mu[:, :-1], lv[:, :-1])  # teacher forcing: predictions of 1..K+H-1
+    x = mu if inputs is None else inputs
+    mean, s, lv_next, h = model(x[:, :-1], lv[:, :-1])  # teacher forcing: predictions of 1..K+H-1
     target = mu[:, 1:]
     tf_se = ((mean - target) ** 2).sum(-1).mean(1)  # (B,)
     nll = gaussian_nll(target, mean.detach(), s).mean(1)  # (B,)
     lv_err = ((lv_next - lv[:, 1:]) ** 2).mean((1, 2))  # (B,)
-    if open_loop_weight > 0:
-        out = model.rollout(mu[:, :context], lv[:, :context], horizon)
+    if open_loop_weight > 0 or frame_weight > 0:
+        out = model.rollout(x[:, :context], lv[:, :context], horizon)  # out["mu"]: (B, H, d)
         se = ((out["mu"] - mu[:, context : context + horizon]) ** 2).sum(-1).mean(1)  # (B,)
     else:
         se = tf_se.new_zeros(tf_se.shape)
     loss = tf_se + open_loop_weight * se + 0.01 * nll + 0.1 * lv_err
-    return {"loss": loss, "one_step_se": tf_se, "one_step_nll": nll, "open_loop_se": se}
+    terms = {"loss": loss, "one_step_se": tf_se, "one_step_nll": nll, "open_loop_se": se}
+    if frame_weight > 0:
+        terms[FRAME_TERM] = frame_error(vae, out["mu"], mu[:, context : context + horizon])  # (B,)
+        terms["loss"] = loss + frame_weight * terms[FRAME_TERM]
+    return terms
 
 
 class WindowObjective(torch.nn.Module):
     """``window_loss`` as a module, so one forward call covers teacher forcing and the open loop
     (what DistributedDataParallel needs to wrap)."""
 
-    def __init__(self, model: LatentGRU, context: int, horizon: int, open_loop_weight: float):
+    def __init__(self, model: LatentGRU, context: int, horizon: int, open_loop_weight: float, vae=None,
+                 frame_weight: float = 0.0):
         super().__init__()
         self.model, self.context, self.horizon, self.weight = model, context, horizon, open_loop_weight
+        self._vae = (vae,)  # a tuple: not a submodule, so DDP, .train() and the checkpoint never see the frozen VAE
+        self.frame_weight = frame_weight
 
-    def forward(self, mu, lv) -> dict:
-        return window_loss(self.model, mu, lv, self.context, self.horizon, self.weight)
+    def forward(self, mu, lv, inputs=None) -> dict:
+        return window_loss(self.model, mu, lv, self.context, self.horizon, self.weight, inputs, self._vae[0],
+                           self.frame_weight)
 
 
 def sample_windows(N: int, T: int, length: int, per_seq: int, generator):
@@ -104,12 +174,14 @@ def gather_windows(x, seq, start, length: int):
     return x[seq[:, None], idx]  # (B, L, d)
 
 
-def evaluate_windows(model, mu, lv, cfg: TrainDynamicsConfig) -> dict:
-    """Validation: every sequence's first window (deterministic), mean losses."""
+def evaluate_windows(model, mu, lv, cfg: TrainDynamicsConfig, vae=None) -> dict:
+    """Validation: every sequence's first window (deterministic, clean inputs), mean losses (with
+    the decoded-frame term weighted as in training when it is on)."""
     L = cfg.context + cfg.horizon
     model.eval()
     with torch.no_grad():
-        terms = window_loss(model, mu[:, :L], lv[:, :L], cfg.context, cfg.horizon, 1.0)
+        terms = window_loss(model, mu[:, :L], lv[:, :L], cfg.context, cfg.horizon, 1.0, None, vae,
+                            cfg.frame_loss_weight)
     return {k: float(v.mean()) for k, v in terms.items()}
 
 
@@ -123,6 +195,7 @@ def train_dynamics(cfg: TrainDynamicsConfig, out: str | Path, resume: bool = Fal
     from latentdyn.engine import distributed
 
     check(cfg)
+    validate(cfg)
     with distributed.session(cfg.device) as (dist, device):
         return _train_dynamics(cfg, Path(out), resume, progress, verbose, dist, device)
 
@@ -152,6 +225,7 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
     val = read_latents(cfg.latents, cfg.val_split, device) if cfg.val_split and dist.main else None
     if val is not None and len(val[0]) == 0:
         val = None
+    vae = load_frame_decoder(cfg, latent_dim, vae_sha256, device)
     plain = to_dict(cfg)
     torch.manual_seed(cfg.seed)
     model = LatentGRU(cfg, latent_dim).to(device)
@@ -161,18 +235,29 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
         mu, lv = mu[shard], lv[shard]
         N = len(shard)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    net = distributed.wrap(WindowObjective(model, cfg.context, cfg.horizon, cfg.open_loop_weight), dist, device, cfg.compile)
+    objective = WindowObjective(model, cfg.context, cfg.horizon, cfg.open_loop_weight, vae, cfg.frame_loss_weight)
+    net = distributed.wrap(objective, dist, device, cfg.compile)
     n_windows = N * cfg.windows
+    perturbed = cfg.latent_noise > 0 or cfg.sample_inputs
+    terms = TERMS + ((FRAME_TERM,) if vae is not None else ())
 
     def batches(epoch: int):
         g = torch_generator(epoch_seed(cfg.seed, epoch, dist.stream(41)), "cpu")
         seq, start = sample_windows(N, T, L, cfg.windows, g)
         seq, start = seq.to(device), start.to(device)
+        noise = torch_generator(epoch_seed(cfg.seed, epoch, dist.stream(43)), "cpu") if perturbed else None
         for s in range(0, len(seq), B):
-            yield gather_windows(mu, seq[s : s + B], start[s : s + B], L), gather_windows(lv, seq[s : s + B], start[s : s + B], L)
+            m = gather_windows(mu, seq[s : s + B], start[s : s + B], L)  # (B, L, d)
+            v = gather_windows(lv, seq[s : s + B], start[s : s + B], L)
+            if noise is None:
+                yield m, v
+            else:
+                yield m, v, perturb_inputs(m, v, model.mu_std, cfg.latent_noise, cfg.sample_inputs, noise)
 
     def message(r: dict) -> str:
         msg = f"train loss {r['train_loss']:.4f}, open-loop squared error {r['train_open_loop_se']:.4f}"
+        if FRAME_TERM in terms:
+            msg += f" (frames {r['train_' + FRAME_TERM]:.2f})"
         if "val_loss" in r:
             msg += f"; val loss {r['val_loss']:.3f}, open-loop squared error {r['val_open_loop_se']:.4f}"
         return msg
@@ -180,10 +265,10 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
     tracker = Tracker(run_dir, cfg.tensorboard and dist.main) if dist.main else None
     on_epoch = _rollout_film(cfg, val, tracker, device) if tracker is not None and tracker.enabled and val else None
     fit = Fit(
-        kind="dynamics", run_dir=run_dir, plain=plain, model=model, optimizer=opt, epochs=cfg.epochs, terms=TERMS,
+        kind="dynamics", run_dir=run_dir, plain=plain, model=model, optimizer=opt, epochs=cfg.epochs, terms=terms,
         step=lambda batch, epoch: net(*batch), batches=batches, n_batches=-(-n_windows // B),
         n_examples=n_windows * dist.world, score=lambda r: -r.get("val_loss", r["train_loss"]),
-        validate=(lambda epoch: evaluate_windows(model, val[0], val[1], cfg)) if val is not None else None,
+        validate=(lambda epoch: evaluate_windows(model, val[0], val[1], cfg, vae)) if val is not None else None,
         grad_clip=cfg.grad_clip, schedule=cfg.lr_schedule, patience=cfg.patience if val is not None else 0,
         extra={"data": {"latents": str(cfg.latents), "n_train": N * dist.world, "length": T, "latent_dim": latent_dim,
                         "vae_sha256": vae_sha256, "val_split": cfg.val_split}},

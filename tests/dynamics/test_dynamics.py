@@ -223,6 +223,25 @@ def test_rollout_and_encode_bad_input(pipeline, tmp_path):
     assert not (tmp_path / "r" / "metrics.json").exists()
 
 
+def test_train_dynamics_with_frame_loss_through_cli(pipeline, tmp_path):
+    base = ["train", "dynamics", "--latents", str(pipeline / "lat.h5"), "--epochs", "1", "--context", "3", "--horizon", "5",
+            "--hidden", "16", "--device", "cpu", "--no-progress"]
+    run = CliRunner().invoke
+    r = run(cli, base + ["--out", str(tmp_path / "d"), "--vae", str(pipeline / "vae"), "--frame-loss-weight", "1",
+                         "--latent-noise", "0.1"])
+    assert r.exit_code == 0, r.output
+    row = json.loads((tmp_path / "d" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert row["train_open_loop_frame_se"] > 0
+    cfg = load_dynamics(tmp_path / "d", "last")[1]
+    assert (cfg.vae, cfg.frame_loss_weight, cfg.latent_noise) == (str(pipeline / "vae"), 1.0, 0.1)
+    _fails_cleanly(run(cli, base + ["--out", str(tmp_path / "e"), "--frame-loss-weight", "1"]), "needs --vae RUN")
+    two = write_latents(tmp_path / "two.h5", np.zeros((4, 16, 2)))
+    _fails_cleanly(run(cli, base[:2] + ["--latents", str(two)] + base[4:] + ["--out", str(tmp_path / "f"), "--vae",
+                                                                              str(pipeline / "vae"), "--frame-loss-weight", "1"]),
+                   "3 latent dimensions", "2; give the VAE")
+    assert not (tmp_path / "e").exists()
+
+
 def test_latent_map_for_scene_and_2d_dataset(pipeline, tmp_path):
     import numpy as np
 
