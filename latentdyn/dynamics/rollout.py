@@ -241,7 +241,8 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(_finite(result), indent=2, allow_nan=False) + "\n")  # strict JSON: NaN -> null
     plot_errors(result, out / "error_vs_horizon.png")
-    write_rollout_video(truth[: cfg.video_sequences, : K + H], pred[: cfg.video_sequences], K, ids, out, cfg.fps)
+    if cfg.video_sequences:  # 0: no video (minimum=0 allows it)
+        write_rollout_video(truth[: cfg.video_sequences, : K + H], pred[: cfg.video_sequences], K, ids, out, cfg.fps)
     return result
 
 

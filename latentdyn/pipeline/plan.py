@@ -1,8 +1,10 @@
 """The plan of an experiment file: its stages, their links, their content keys, what to do.
 
 An experiment file has an ``[experiment]`` table (name, description, defaults), one table per
-stage under ``[stages.NAME]`` in the order they run, and optional ``[profiles.NAME]`` tables
-that overlay stage settings (``--profile demo`` applies a laptop budget). A stage's ``kind`` is
+stage under ``[stages.NAME]`` in the order they run, an optional ``[sweep]`` table (one setting
+over several values and seeds: the stages it touches are cloned per point, ``pipeline.sweep``)
+and optional ``[profiles.NAME]`` tables that overlay stage settings (``--profile demo`` applies
+a laptop budget; ``[profiles.NAME.sweep]`` overlays the sweep). A stage's ``kind`` is
 one of ``latentdyn.pipeline.stages.KINDS`` (it defaults to the stage's name when that is a
 kind). Stages refer to earlier stages by name: ``data = "scenes"`` uses the scene file that the
 stage ``scenes`` wrote, ``vae = "vae"`` the VAE it trained. A ``data`` that is not a stage name
@@ -30,6 +32,7 @@ from latentdyn.core.fileio import sha256_file
 from latentdyn.core.options import closest, key_settings, resumable
 from latentdyn.pipeline.runfolder import read_record, stage_dir, outputs_of, trained_epochs
 from latentdyn.pipeline.stages import KINDS, STAGE_VERSION, ExperimentInfo
+from latentdyn.pipeline.sweep import expand as expand_sweep
 from latentdyn.core.resources import experiment_folders
 
 
@@ -42,6 +45,7 @@ class Stage:
     key: str = ""
     resume_key: str = ""  # the key less ``epochs``: a training stage with the same resume key can continue
     unavailable: str | None = None  # why it cannot run here (a missing dataset or scene file, its own or upstream)
+    point: dict = dataclasses.field(default_factory=dict)  # a sweep clone's {key: value[, "seed": s]} (pipeline.sweep)
 
     @property
     def upstream(self) -> list[str]:
@@ -60,6 +64,7 @@ class Experiment:
     info: ExperimentInfo
     stages: list[Stage]
     resolved: dict  # the file's data after profile and overrides: saved in the run folder
+    sweep: dict | None = None  # the [sweep] table after profile and overrides (its clones are in ``stages``)
 
     def stage(self, name: str) -> Stage:
         for s in self.stages:
@@ -85,9 +90,9 @@ def load_experiment(path: str | Path, overrides: tuple[str, ...] | list[str] = (
     """Read an experiment file, apply a profile and ``--set stage.key=value`` overrides, validate it."""
     path = find_experiment(path)
     data = load_toml(path)
-    unknown = sorted(set(data) - {"experiment", "stages", "profiles"})
+    unknown = sorted(set(data) - {"experiment", "stages", "profiles", "sweep"})
     if unknown:
-        raise LatentdynError(f"{path}: unknown table [{unknown[0]}]; use [experiment], [stages.NAME] and [profiles.NAME]")
+        raise LatentdynError(f"{path}: unknown table [{unknown[0]}]; use [experiment], [stages.NAME], [sweep] and [profiles.NAME]")
     stages_data = data.get("stages", {})
     if not isinstance(stages_data, dict) or not stages_data:
         raise LatentdynError(f"{path} has no stages; add tables such as [stages.vae] with kind = \"train-vae\"")
@@ -96,19 +101,29 @@ def load_experiment(path: str | Path, overrides: tuple[str, ...] | list[str] = (
         if profile not in profiles:
             raise LatentdynError(f"--profile {profile}: {path} defines {', '.join(sorted(profiles)) or 'no profiles'}")
         prof = profiles[profile]
-        bad = sorted(set(prof) - set(stages_data) - {"experiment"})
+        bad = sorted(set(prof) - set(stages_data) - {"experiment", "sweep"})
         if bad:
             raise LatentdynError(f"{path}: profile {profile!r} names stage {bad[0]!r}, which does not exist")
-        stages_data = _merge(stages_data, {k: v for k, v in prof.items() if k != "experiment"})
+        if "sweep" in prof and "sweep" not in data:
+            raise LatentdynError(f"{path}: profile {profile!r} has a [sweep] table but the file has none; add [sweep]")
+        stages_data = _merge(stages_data, {k: v for k, v in prof.items() if k not in ("experiment", "sweep")})
         data = {**data, "experiment": _merge(data.get("experiment", {}), prof.get("experiment", {}))}
-    # --set NAME.key=value addresses stage NAME (or the [experiment] table)
-    tree = {"experiment": data.get("experiment", {}), **stages_data}
+        if "sweep" in prof:  # a profile's sweep keys replace the file's (values = [0, 4]: fewer points)
+            data["sweep"] = _merge(data["sweep"], prof["sweep"])
+    # --set NAME.key=value addresses stage NAME (every clone of a swept one), the [experiment] or the [sweep] table
+    heads = {"experiment": data.get("experiment", {}), **({"sweep": data["sweep"]} if "sweep" in data else {})}
+    if "sweep" in heads and "sweep" in stages_data:
+        raise LatentdynError(f"{path}: a stage is named 'sweep', like the [sweep] table; rename the stage")
+    tree = {**heads, **stages_data}
     for item in overrides:
         head = item.partition("=")[0].strip().split(".")[0]
         if head not in tree:
-            raise LatentdynError(f"--set {item!r}: no stage {head!r}; stages: {', '.join(stages_data)} (or experiment.KEY)")
+            raise LatentdynError(f"--set {item!r}: no stage {head!r}; stages: {', '.join(stages_data)} "
+                                 f"(or experiment.KEY{', sweep.KEY' if 'sweep' in heads else ''})")
     tree = apply_overrides(tree, list(overrides))
     info = from_dict(ExperimentInfo, tree.pop("experiment"), "experiment")
+    sweep = tree.pop("sweep", None)
+    tree, points = expand_sweep(tree, sweep, str(path))
     stages = []
     for name, table in tree.items():
         if not isinstance(table, dict):
@@ -122,10 +137,10 @@ def load_experiment(path: str | Path, overrides: tuple[str, ...] | list[str] = (
             if default is not None and key not in table and key in fields:
                 table[key] = default
         settings = from_dict(KINDS[kind].config, table, f"stages.{name}")
-        stages.append(Stage(name, kind, settings, {}))
+        stages.append(Stage(name, kind, settings, {}, point=points.get(name, {})))
     _link(stages, path)
     resolved = {"experiment": to_dict(info), "stages": {s.name: {"kind": s.kind, **to_dict(s.settings)} for s in stages}}
-    return Experiment(path, info, stages, resolved)
+    return Experiment(path, info, stages, resolved, sweep)
 
 
 def _link(stages: list[Stage], path: Path) -> None:

@@ -65,7 +65,9 @@ def run_experiment(path: str | Path, out: str | Path | None = None, overrides: t
         check_runnable(actions)
         with atomic_path(run_dir / "experiment.toml") as tmp:
             tmp.write_text(f"# resolved from {exp.path}" + (f", profile {profile}" if profile else "")
-                           + "".join(f"\n# --set {o}" for o in overrides) + "\n" + dumps_toml(exp.resolved))
+                           + "".join(f"\n# --set {o}" for o in overrides)
+                           + (f"\n# [sweep] {exp.sweep}: its clones are the stages below" if exp.sweep else "")
+                           + "\n" + dumps_toml(exp.resolved))
         log = RunLog(run_dir / "run.log", echo)
         todo = [s for s, a in actions if a in ("run", "resume")]
         log(f"experiment {exp.info.name} ({exp.path}) -> {run_dir}: {len(todo)} of {len(actions)} stages to run")
@@ -100,6 +102,8 @@ def _run_stage(exp: Experiment, s: Stage, run_dir: Path, resume: bool, progress,
     d = stage_dir(run_dir, s.name)
     if s.kind == "compare-maps":
         return _compare_maps(exp, s, run_dir)
+    if s.kind == "sweep-summary":
+        return _sweep_summary(exp, s, run_dir)
     if s.kind == "report":
         from latentdyn.pipeline.report.page import write_report
 
@@ -124,6 +128,32 @@ def _compare_maps(exp: Experiment, s: Stage, run_dir: Path) -> dict:
         rows.append({"label": label, "vae": stage_dir(run_dir, vae_stage.name), "map": stage_dir(run_dir, name)})
     paths = compare_maps(rows, stage_dir(run_dir, s.name), c.title or exp.info.description, c.fps)
     return {"rows": len(rows), "files": len(paths)}
+
+
+def _sweep_summary(exp: Experiment, s: Stage, run_dir: Path) -> dict:
+    """Every analyze clone with its VAE and the rollout that reads the same VAE, gathered."""
+    from latentdyn.pipeline.sweep_summary import read_run, write_summary
+
+    c = s.settings
+    runs = []
+    for name in c.analyze:
+        an = exp.stage(name)
+        vae = exp.stage(an.refs["vae"][0])
+        rollouts = [r for r in c.rollout if exp.stage(r).refs.get("vae") == [vae.name]]
+        x = an.point.get(c.x, getattr(vae.settings, c.x, None))
+        if x is None:
+            raise LatentdynError(f"x = {c.x!r}: stage {name!r} is at no sweep point of {c.x!r} and its VAE has no such "
+                                 "setting; give the sweep's key")
+        seed = an.point.get("seed", getattr(vae.settings, "seed", None))
+        runs.append(read_run(x, seed, stage_dir(run_dir, vae.name), stage_dir(run_dir, name),
+                             stage_dir(run_dir, rollouts[0]) if rollouts else None))
+    summary = write_summary(runs, stage_dir(run_dir, s.name), c.x, c.metrics, c.title or s.name)
+    rank = summary["spearman"]
+    out = {"runs": summary["n_runs"]}
+    for key, (m, vs) in {"rho_x_mig": ("mig", "vs_x"), "rho_mig_position_error": ("mig", "vs_position_error_px")}.items():
+        if rank["mig"].get(vs, {}).get("rho") is not None:
+            out[key] = rank["mig"][vs]["rho"]
+    return out
 
 
 def _fmt_summary(summary: dict) -> str:

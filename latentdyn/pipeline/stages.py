@@ -44,6 +44,19 @@ class CompareMapsConfig:
 
 
 @dataclass
+class SweepSummaryConfig:
+    """A sweep gathered: disentanglement, reconstruction and rollout error of every clone (``kind = "sweep-summary"``)."""
+
+    analyze: list[str] = option([], "analyze stages of the sweep (a swept name reads every clone), one run each.")
+    rollout: list[str] = option([], "rollout stages of the sweep, matched to the analyze stages by the VAE they read.")
+    x: str = option("beta", "The swept setting on the x axis (a sweep point's key, else the VAE's setting).")
+    metrics: list[str] = option(["mig", "dci_disentanglement", "probe_r2"],
+                                "Scores drawn, one row of panels each: mig, sap, dci_disentanglement, dci_completeness, "
+                                "dci_informativeness, probe_r2.")
+    title: str = option("", "Figure title (default: the stage's name).")
+
+
+@dataclass
 class ReportConfig:
     """The HTML report of the run folder (``report.html``)."""
 
@@ -180,6 +193,8 @@ KINDS: dict[str, Kind] = {
                     _analyze),
     "steer": Kind(SteerConfig, {"steer": "steer.json"}, {"data": ("generate", "file"), "vae": ("train-vae",)}, _steer),
     "compare-maps": Kind(CompareMapsConfig, {"figure": "compare.png"}, {"maps": ("latent-map",)}, None),  # type: ignore[arg-type]
+    "sweep-summary": Kind(SweepSummaryConfig, {"summary": "summary.json", "figure": "sweep.png"},
+                          {"analyze": ("analyze",), "rollout": ("rollout",)}, None),  # type: ignore[arg-type]
     "report": Kind(ReportConfig, {"report": "../report.html"}, {}, None, partial_inputs=True),  # type: ignore[arg-type]
 }
 OUTPUT_OF_KIND = {"generate": "scenes", "file": "scenes", "train-vae": "run", "train-dynamics": "run", "encode": "latents"}  # what an input field that names a stage of this kind receives

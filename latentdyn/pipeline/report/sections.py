@@ -238,9 +238,39 @@ def _section_steer(page: Page, d: Path, name: str, record: dict | None = None) -
             + '<div class="gallery">' + page.image(d / "steer.png", "decoded codes above their edits") + "</div>")
 
 
+def _section_sweep(page: Page, d: Path, name: str, record: dict | None = None) -> str:
+    from latentdyn.pipeline.sweep_summary import METRICS, OUTCOMES
+
+    r = _read_json(d / "summary.json") or {}
+    if not r:
+        return "<p>summary.json is missing.</p>"
+    x, sp, rank = r.get("x"), r.get("splits", {}), r.get("spearman", {})
+    parts = [f'<p class="sub">{r.get("n_runs")} runs: {len(r.get("values", []))} values of {_esc(x)} × seeds '
+             f'{_esc(", ".join(map(str, r.get("seeds", []))))}. Scores on the {_esc(sp.get("analysis"))} split (fits on train); '
+             f'reconstruction error = −E<sub>q</sub>[log p(x|z)] in nats per frame on the {_esc(sp.get("reconstruction"))} '
+             f'split at the best epoch; {r.get("rollout_horizon")}-step open-loop rollouts on the {_esc(sp.get("rollout"))} '
+             "split. Mean ± sample standard deviation (ddof 1) over seeds.</p>"]
+    fields = [*r.get("metrics", []), *OUTCOMES]
+    labels = {**{k: v[0] for k, v in METRICS.items()}, **OUTCOMES}
+
+    def cell(st: dict) -> str:
+        return "–" if st.get("mean") is None else _fmt(st["mean"]) + ("" if st.get("std") is None else f" ± {_fmt(st['std'])}")
+
+    rows = [[v["x"], v["n"]] + [cell(v[f]) for f in fields] for v in r.get("values", [])]
+    parts.append(_table(rows, [x, "n"] + [labels[f] for f in fields]))
+    pairs = [(m, o) for m in r.get("metrics", []) for o in ("vs_x", "vs_rec_error", "vs_position_error_px", "vs_all_present")]
+    rows = [[labels[m], labels.get(o[3:], x), rank.get(m, {}).get(o, {}).get("rho"), rank.get(m, {}).get(o, {}).get("p"),
+             rank.get(m, {}).get(o, {}).get("n")] for m, o in pairs if o in rank.get(m, {})]
+    parts.append("<h3>Spearman rank correlations over all runs</h3>" + _table(rows, ["score", "against", "ρ", "p", "runs"]))
+    parts.append('<div class="gallery">' + page.image(d / "sweep.png", f"scores against {x}, reconstruction error and "
+                                                      "rollout error; one dot per run, coloured by the swept value", width=1000)
+                 + "</div>")
+    return "".join(parts)
+
+
 SECTIONS = {
     "generate": _section_generate, "train-vae": _section_vae, "evaluate": _section_evaluate, "encode": _section_encode,
     "train-dynamics": _section_dynamics, "rollout": _section_rollout, "latent-map": _section_latent_map,
     "interpolate": _section_interpolate, "compare-maps": _section_compare, "analyze": _section_analyze,
-    "steer": _section_steer, "file": _section_generate,
+    "steer": _section_steer, "file": _section_generate, "sweep-summary": _section_sweep,
 }
