@@ -38,9 +38,9 @@ def _command(path: tuple[str, ...]) -> click.Command:
 
 
 def test_every_stage_kind_has_a_command_checked_here():
-    from latentdyn.pipeline.stages import CompareMapsConfig, ReportConfig, SceneFileConfig
+    from latentdyn.pipeline.stages import CompareMapsConfig, ReportConfig, SceneFileConfig, SweepSummaryConfig
 
-    without = {CompareMapsConfig, ReportConfig, SceneFileConfig}  # experiment-only kinds (report: `latentdyn report`)
+    without = {CompareMapsConfig, ReportConfig, SceneFileConfig, SweepSummaryConfig}  # experiment-only kinds (report: `latentdyn report`)
     assert {k.config for k in KINDS.values()} - without <= set(COMMANDS)
 
 
