@@ -10,19 +10,37 @@ Python API is re-exported here: ``latentdyn.generate``, ``train_vae``, ``evaluat
 taking its stage config (``latentdyn.TrainVAEConfig``, ...) or keyword overrides of it.
 """
 
-from latentdyn.core.version import __version__  # noqa: E402,F401
+from latentdyn.core.version import __version__  # noqa: F401
 
-from latentdyn.core.errors import LatentdynError  # noqa: E402
-from latentdyn.analysis.config import AnalyzeConfig, SteerConfig  # noqa: E402
-from latentdyn.api import (  # noqa: E402
-    Result, analyze, encode, evaluate, generate, import_video, interpolate, latent_map, rollout, sample, steer,
-    train_dynamics, train_vae,
-)
-from latentdyn.dynamics.config import RolloutConfig, TrainDynamicsConfig  # noqa: E402
-from latentdyn.geometry.config import InterpolateConfig, LatentMapConfig  # noqa: E402
-from latentdyn.pipeline.runner import run_experiment  # noqa: E402
-from latentdyn.scenes.config import GenerateConfig, ImportVideoConfig  # noqa: E402
-from latentdyn.vae.config import EncodeConfig, EvaluateConfig, SampleConfig, TrainVAEConfig  # noqa: E402
+# The API is imported on first use (PEP 562): `import latentdyn` and a command such as
+# `latentdyn generate` then load only what they need, not torch and scikit-learn (seconds).
+_EXPORTS = {
+    "latentdyn.core.errors": ["LatentdynError"],
+    "latentdyn.analysis.config": ["AnalyzeConfig", "SteerConfig"],
+    "latentdyn.api": ["Result", "analyze", "encode", "evaluate", "generate", "import_video", "interpolate",
+                      "latent_map", "rollout", "sample", "steer", "train_dynamics", "train_vae"],
+    "latentdyn.dynamics.config": ["RolloutConfig", "TrainDynamicsConfig"],
+    "latentdyn.geometry.config": ["InterpolateConfig", "LatentMapConfig"],
+    "latentdyn.pipeline.runner": ["run_experiment"],
+    "latentdyn.scenes.config": ["GenerateConfig", "ImportVideoConfig"],
+    "latentdyn.vae.config": ["EncodeConfig", "EvaluateConfig", "SampleConfig", "TrainVAEConfig"],
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'latentdyn' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_HOME[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))
+
 
 __all__ = [
     "LatentdynError", "Result", "generate", "import_video", "train_vae", "evaluate", "encode", "sample", "train_dynamics",

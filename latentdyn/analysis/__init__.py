@@ -6,11 +6,31 @@ recipe on a trained VAE (docs/analysis.md). May import core, engine, viz, datase
 dynamics; never pipeline or cli.
 """
 
-from latentdyn.analysis.directions import Direction, conditional_edit, edit, fit_direction, orthogonalize
-from latentdyn.analysis.disentanglement import dci, mi_matrix, mig, mig_per_factor, probes, sap, sap_matrix
-from latentdyn.analysis.factors import ball_permutation, read_positions, scene_factors
-from latentdyn.analysis.run import analyze, steer
-from latentdyn.vae.evaluate import active_units  # Burda et al. 2016: variance of the posterior mean > 0.01
+# imported on first use (PEP 562): the stage configs in latentdyn.analysis.config are read by
+# every command line, which should not pay for scikit-learn and torch (seconds) to parse options
+_EXPORTS = {
+    "latentdyn.analysis.directions": ["Direction", "conditional_edit", "edit", "fit_direction", "orthogonalize"],
+    "latentdyn.analysis.disentanglement": ["dci", "mi_matrix", "mig", "mig_per_factor", "probes", "sap", "sap_matrix"],
+    "latentdyn.analysis.factors": ["ball_permutation", "read_positions", "scene_factors"],
+    "latentdyn.analysis.run": ["analyze", "steer"],
+    "latentdyn.vae.evaluate": ["active_units"],  # Burda et al. 2016: variance of the posterior mean > 0.01
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'latentdyn.analysis' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_HOME[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))
+
 
 __all__ = [
     "Direction", "active_units", "analyze", "ball_permutation", "conditional_edit", "dci", "edit", "fit_direction",

@@ -158,3 +158,28 @@ def test_workers_are_not_forked_from_a_process_that_imported_torch(tmp_path):
     scenes.generate(cfg, a, 40, seed=3, workers=2, progress=False)
     scenes.generate(cfg, b, 40, seed=3, workers=1, progress=False)
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_generate_starts_without_torch():
+    """`latentdyn generate` imports no torch, scikit-learn or scipy (seconds of start-up, and a
+    forkserver instead of fork for the workers); the package face still resolves its API lazily."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, latentdyn, latentdyn.cli.main, latentdyn.api, latentdyn.scenes.generate\n"
+        "from latentdyn.analysis.config import AnalyzeConfig\n"
+        "assert latentdyn.GenerateConfig.__name__ == 'GenerateConfig' and 'train_vae' in dir(latentdyn)\n"
+        "heavy = {'torch', 'sklearn', 'scipy'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "try:\n"
+        "    latentdyn.no_such_name\n"
+        "except AttributeError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise SystemExit('no AttributeError')\n"
+        "from latentdyn.analysis import mig\n"
+        "assert callable(mig) and callable(latentdyn.analyze)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
