@@ -115,6 +115,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         args = typing.get_args(tp)
         item_tp = args[0] if args else Any
         return [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise LatentdynError(f"{where} must be a table, got {value!r}")
+        key_tp, item_tp = typing.get_args(tp) or (Any, Any)
+        return {k: _coerce(v, item_tp, f"{where}.{k}") for k, v in value.items()}
     if tp is Any:
         return value
     if dataclasses.is_dataclass(tp):

@@ -49,6 +49,19 @@ class TrainDynamicsConfig(TrainingOptions):
 
 
 @dataclass
+class PublishedFigure:
+    """One method's published open-loop figures (``[stages.rollout.published."LABEL"]``), shown in
+    the report beside ours as "published, not run here"; a figure the source lacks stays unset."""
+
+    epochs: int | None = option(None, "Training epochs behind the figures.", minimum=1)
+    mse: float | None = option(None, "Squared error per frame, summed over pixels on [0, 1] (our se_per_frame).", minimum=0.0)
+    mae: float | None = option(None, "Absolute error per frame, summed over pixels on [0, 1] (our ae_per_frame).", minimum=0.0)
+    ssim: float | None = option(None, "SSIM, mean over predicted frames.")
+    psnr: float | None = option(None, "PSNR (dB), mean over predicted frames.")
+    note: str = option("", "What differs from our protocol, or why a figure is left out.")
+
+
+@dataclass
 class RolloutConfig:
     """``latentdyn rollout``: open-loop predictions decoded, scored against the truth and baselines, filmed."""
 
@@ -65,6 +78,9 @@ class RolloutConfig:
                               minimum=0.0, maximum=1.0)
     reference: dict[str, float] = option({}, "Published one-step errors shown beside ours (experiment files).", cli=False)
     reference_source: str = option("", "Where the reference figures come from.", cli=False)
+    published: dict[str, PublishedFigure] = option({}, "Published open-loop figures by method label, shown beside ours "
+                                                   "(experiment files).", cli=False)
+    published_source: str = option("", "Where the published open-loop figures come from.", cli=False)
     seed: int = seed_option("the sampled futures")
     fps: float = option(8.0, "Frames per second of the videos.", minimum=0.1, maximum=120.0, in_key=False)
     device: str = device_option()

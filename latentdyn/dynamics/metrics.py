@@ -2,7 +2,11 @@
 
 - Squared error per frame: sum over pixels of (prediction - truth)^2 with intensities in [0, 1],
   the measure of the RTRBM and TSBN bouncing-ball papers (Sutskever et al. 2009; Gan et al. 2015),
-  and its mean per pixel.
+  and its mean per pixel. Averaged over predicted frames and sequences this is exactly OpenSTL's
+  ``MSE`` (Tan et al. 2023, ``openstl/core/metrics.py``: the mean over batch and time of the
+  per-frame sum over channels and pixels).
+- Absolute error per frame: sum over pixels of |prediction - truth| on [0, 1], OpenSTL's ``MAE``
+  by the same reduction.
 - PSNR per frame, ``10 log10(1 / MSE)`` for data range 1, and SSIM per frame (Wang, Bovik, Sheikh
   and Simoncelli 2004, "Image quality assessment: from error visibility to structural
   similarity"), both from torchmetrics, not written here.
@@ -31,6 +35,13 @@ SSIM_KERNEL = {"gaussian_kernel": True, "sigma": 1.5, "kernel_size": 11, "k1": 0
 def squared_error(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Sum of squared differences per frame (Sutskever et al. 2009's measure): (..., H, W, C) -> (...)."""
     diff = (np.asarray(pred, np.float64) - np.asarray(truth, np.float64)) ** 2
+    return diff.sum(axis=(-3, -2, -1))
+
+
+def absolute_error(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Sum of absolute differences per frame (OpenSTL's MAE before its mean over frames and
+    sequences; Tan et al. 2023): (..., H, W, C) -> (...)."""
+    diff = np.abs(np.asarray(pred, np.float64) - np.asarray(truth, np.float64))
     return diff.sum(axis=(-3, -2, -1))
 
 

@@ -14,8 +14,8 @@ latent. The same measures are computed for the baselines, in the same run:
 and the one-step-ahead error (every prediction made from the true past, as the RTRBM/TSBN
 papers measured it) for the model, ``copy_last``, ``linear_pixels`` and ``reconstruction``.
 
-Measures (``score``; defined in docs/formats.md, "Rollout metrics"): squared error, PSNR and SSIM
-per frame, and object measures that count failures: with ground-truth states, each true ball's
+Measures (``score``; defined in docs/formats.md, "Rollout metrics"): squared and absolute error,
+PSNR and SSIM per frame, and object measures that count failures: with ground-truth states, each true ball's
 presence, centroid error and motion direction (``objects``); without, the region detector
 (``metrics``), reported beside its reading of the true frames (``describe_objects``).
 """
@@ -86,14 +86,15 @@ def score(pred: np.ndarray, truth: np.ndarray, states: np.ndarray | None, thresh
           balls: O.Balls | None = None, n_balls: int | None = None) -> dict:
     """Per-step measures of predictions (S, H, h, w, C) against the truth; states (S, H, n, 4) or None.
 
-    Always: the squared error per frame (Sutskever et al. 2009), PSNR and SSIM (Wang et al. 2004)
-    per frame (``metrics``), means over sequences. Then the object measures, which count
+    Always: the squared and absolute errors per frame (Sutskever et al. 2009; their means over
+    steps are OpenSTL's MSE and MAE, Tan et al. 2023), PSNR and SSIM (Wang et al. 2004) per frame (``metrics``), means over sequences. Then the object measures, which count
     failures (docs/formats.md, "Rollout metrics"): with states and the scene's ``balls``, the
     state-based readings of ``objects.score_states``; otherwise, with states or a known
     ``n_balls``, the region detector (``_score_regions``); with neither, none.
     """
     se = M.squared_error(pred, truth)  # (S, H)
     out = {"se_per_frame": se.mean(0).tolist(), "se_per_pixel": (se / np.prod(truth.shape[-3:])).mean(0).tolist(),
+           "ae_per_frame": M.absolute_error(pred, truth).mean(0).tolist(),
            "psnr": M.psnr(pred, truth).mean(0).tolist(), "ssim": M.ssim(pred, truth).mean(0).tolist()}
     if states is not None and balls is not None:
         out.update(O.score_states(pred, truth, states, balls, threshold))
@@ -143,7 +144,7 @@ def describe_objects(truth: np.ndarray, states: np.ndarray | None, threshold: fl
 
 def _summary(per_step: dict) -> dict:
     """Means over the predicted steps; counts as they are."""
-    s = {k: float(np.mean(per_step[k])) for k in ("se_per_frame", "se_per_pixel", "psnr", "ssim") if k in per_step}
+    s = {k: float(np.mean(per_step[k])) for k in ("se_per_frame", "se_per_pixel", "ae_per_frame", "psnr", "ssim") if k in per_step}
     if "position_error_px" in per_step:
         s["position_error_px"] = float(np.mean(per_step["position_error_px"]))
         s["all_present"] = float(np.mean(per_step["all_present"]))

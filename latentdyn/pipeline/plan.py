@@ -211,10 +211,17 @@ def compute_keys(exp: Experiment) -> None:
             inputs[fname] = [keys[n] for n in names]
         if s.kind == "generate":  # the scene definition by content: editing its TOML reruns the stage
             try:
-                inputs["scene"] = [digest(to_dict(api.scene_definition(s.settings)))]
+                scene = api.scene_definition(s.settings)
+                inputs["scene"] = [digest(to_dict(scene))]
             except LatentdynError as e:
-                inputs["scene"] = ["unavailable:" + s.settings.scene]
+                scene, inputs["scene"] = None, ["unavailable:" + s.settings.scene]
                 s.unavailable = str(e)
+            if (sprites := getattr(scene, "sprites", None)) is not None:  # Moving MNIST and kin read an image dataset
+                try:
+                    inputs["dataset"] = [_external_fingerprint(sprites.dataset, sprites.data_dir or None)]
+                except LatentdynError as e:
+                    inputs["dataset"] = ["unavailable:" + sprites.dataset]
+                    s.unavailable = str(e)
         if s.kind == "file":  # an outside scene file, by content
             path = Path(s.settings.path)
             if s.settings.path and path.is_file():

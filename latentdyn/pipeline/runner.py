@@ -164,6 +164,14 @@ def dataset_of(s: Stage) -> str | None:
     """The dataset name a stage reads directly (not a stage's output, not a scene file), if any."""
     from latentdyn import datasets as ds
 
+    if s.kind == "generate":  # a sprite scene (Moving MNIST) draws its sprites from a dataset
+        from latentdyn import api
+
+        try:
+            sprites = getattr(api.scene_definition(s.settings), "sprites", None)
+        except LatentdynError:
+            return None
+        return sprites.dataset if sprites is not None else None
     data = getattr(s.settings, "data", None)
     return None if data is None or "data" in s.refs or ds.is_scene_source(data) else data
 

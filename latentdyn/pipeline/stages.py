@@ -138,7 +138,9 @@ def _rollout(cfg: RolloutConfig, d: Path, resume, progress, verbose) -> dict:
     res = api.rollout(cfg, out=d, progress=progress)
     summary = {f"one_step_{k}": v for k, v in res.metrics["one_step_se_per_frame"].items()
                if k in ("model", "linear_pixels", "copy_last")}
-    pos = res.metrics["open_loop"]["model"]["summary"].get("position_error_px")
+    model = res.metrics["open_loop"]["model"]["summary"]
+    summary.update({f"open_loop_{k}": model[k] for k in ("se_per_frame", "ae_per_frame") if k in model})
+    pos = model.get("position_error_px")
     if pos is not None:
         summary["position_error_px"] = pos
     return summary

@@ -62,6 +62,7 @@ def test_true_frames_score_perfectly(three):
     assert max(r["position_error_px"]) < 0.05
     assert np.isnan(r["direction_error_deg"][0]) and np.nanmax(r["direction_error_deg"]) < 0.05
     assert np.isinf(r["psnr"]).all() and np.allclose(r["ssim"], 1.0, atol=1e-5) and max(r["se_per_frame"]) == 0
+    assert max(r["ae_per_frame"]) == 0 and R._summary(r)["ae_per_frame"] == 0 == R._summary(r)["se_per_frame"]
     cal = O.truth_reading(truth, st, balls)  # the centroid reads the state within 0.05 px
     assert cal["all_present"] == 1.0 and cal["max_centroid_offset_px"] < 0.05
 
@@ -117,6 +118,26 @@ def test_blur_lowers_psnr_and_ssim(three):
     assert M.psnr(truth, truth).shape == truth.shape[:2] and M.ssim(truth, truth).shape == truth.shape[:2]
     with pytest.raises(LatentdynError, match="must both be frames"):
         M.ssim(truth[0], truth)
+
+
+def test_pixel_errors_are_openstl_mse_and_mae():
+    """A known perturbation on 64 x 64 frames: OpenSTL's MSE and MAE (Tan et al. 2023,
+    ``openstl/core/metrics.py``: mean over sequences and frames of the sum over pixels)."""
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0.2, 0.8, (3, 10, 64, 64, 1))  # (S, H, h, w, C)
+    pred = truth.copy()
+    pred[:, :, :8, :8] += 0.1  # 64 pixels off by 0.1 in every frame
+    pred[1, 4] = 1.0 - pred[1, 4]  # one frame inverted on top: errors differ by frame and sequence
+    r = R.score(pred, truth, None, 0.3)
+    d = pred - truth
+    openstl_mse = np.mean(d ** 2, axis=(0, 1)).sum()  # OpenSTL's MSE(pred, true), spatial_norm=False
+    openstl_mae = np.mean(np.abs(d), axis=(0, 1)).sum()
+    s = R._summary(r)
+    assert s["se_per_frame"] == pytest.approx(openstl_mse, rel=1e-12) and s["ae_per_frame"] == pytest.approx(openstl_mae, rel=1e-12)
+    # the unperturbed steps: 64 pixels x 0.1^2 and x 0.1 exactly
+    np.testing.assert_allclose(np.delete(r["se_per_frame"], 4), 64 * 0.01, rtol=1e-9)
+    np.testing.assert_allclose(np.delete(r["ae_per_frame"], 4), 64 * 0.1, rtol=1e-9)
+    np.testing.assert_allclose(M.absolute_error(pred, truth), np.abs(d).sum((-3, -2, -1)))
 
 
 def test_wrong_direction_scores_larger_direction_error(three):

@@ -35,6 +35,7 @@ th, td { padding:4px 12px 4px 0; text-align:left; border-bottom:1px solid var(--
 th { color:var(--muted); font-weight:600; }
 td.num, th.num { text-align:right; font-variant-numeric: tabular-nums; padding-left:12px; }
 tr.ours td { font-weight:600; }
+tr.published td { font-style:italic; color:var(--muted); }
 .gallery { display:flex; flex-wrap:wrap; gap:14px; align-items:flex-start; }
 figure { margin:0; max-width:100%; }
 figure img, figure video { max-width:100%; height:auto; border:1px solid var(--line); border-radius:6px; background:#111; }

@@ -111,14 +111,24 @@ def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None)
     if ref and settings.get("reference_source"):
         parts.append(f'<p class="sub">Published figures: {_esc(settings["reference_source"])}</p>')
     ol = m.get("open_loop", {})
-    cols = [("se_per_frame", "squared error / frame"), ("psnr", "PSNR (dB)"), ("ssim", "SSIM"),
+    cols = [("se_per_frame", "squared error / frame (MSE)"), ("ae_per_frame", "absolute error / frame (MAE)"),
+            ("psnr", "PSNR (dB)"), ("ssim", "SSIM"),
             ("all_present", "frames with every ball"), ("position_error_px", "position error (px), lost balls counted"),
             ("direction_error_deg", "direction error (deg)"), ("vanished_frames", "frames losing a ball"),
             ("split_frames", "frames with extra blobs")]
     cols = [c for c in cols if any(c[0] in v.get("summary", {}) for v in ol.values())]
     rows = [[ROLLOUT_NAMES.get(k, k)] + [v["summary"].get(c) for c, _ in cols] for k, v in ol.items()]
+    classes = ["ours" if k == "model" else "" for k in ol]
+    published = settings.get("published") or {}
+    rows += _published_rows(published, [c for c, _ in cols])
+    classes += ["published"] * len(published)
     parts.append(f"<h3>Open loop over {H} steps (mean over steps; {_esc(m.get('split', 'test'))} split)</h3>"
-                 + _table(rows, ["method"] + [c[1] for c in cols], ["ours" if k == "model" else "" for k in ol]))
+                 + _table(rows, ["method"] + [c[1] for c in cols], classes))
+    if published:
+        notes = "".join(f"<li>{_esc(k)}: {_esc(v['note'])}</li>" for k, v in published.items() if v.get("note"))
+        parts.append(f'<p class="sub">Rows marked "published, not run here" are figures quoted from '
+                     f'{_esc(settings.get("published_source") or "the literature")}, on their own test data.</p>'
+                     + (f'<ul class="sub">{notes}</ul>' if notes else ""))
     obj = m.get("objects") or {}
     if obj:
         truth = obj.get("truth_reading") or {}
@@ -132,6 +142,18 @@ def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None)
                                                  "red frame: predicted", width=560)
                  + page.image(d / "error_vs_horizon.png", "error against the prediction horizon", width=520) + "</div>")
     return "".join(parts)
+
+
+PUBLISHED_KEYS = {"se_per_frame": "mse", "ae_per_frame": "mae", "psnr": "psnr", "ssim": "ssim"}  # our column -> PublishedFigure
+
+
+def _published_rows(published: dict, cols: list[str]) -> list[list]:
+    """Rows of published open-loop figures under our columns; columns they do not report stay empty."""
+    rows = []
+    for label, fig in published.items():
+        epochs = f", {fig['epochs']} epochs" if fig.get("epochs") and "epoch" not in label else ""
+        rows.append([f"{label}{epochs} (published, not run here)"] + [fig.get(PUBLISHED_KEYS.get(c, "")) for c in cols])
+    return rows
 
 
 def _section_latent_map(page: Page, d: Path, name: str, record: dict | None = None) -> str:
