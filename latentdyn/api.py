@@ -88,6 +88,16 @@ def scene_definition(cfg: GenerateConfig):
     return scenes.load_scene(cfg.scene, overrides, cfg.scenes_dir)
 
 
+def _with_data_dir(scene, data_dir: str | None):
+    """A sprite scene reading its dataset from ``data_dir`` (--data-dir) unless its own sprites.data_dir says where."""
+    import dataclasses
+
+    sprites = getattr(scene, "sprites", None)
+    if sprites is None or not data_dir or sprites.data_dir:
+        return scene
+    return dataclasses.replace(scene, sprites=dataclasses.replace(sprites, data_dir=str(data_dir)))
+
+
 def generate(config: GenerateConfig | None = None, *, out: str | Path, video: str | Path | list | None = None,
              progress: bool = False, **overrides) -> Result:
     """Generate scene sequences into the scene file ``out`` (and videos of the first sequences)."""
@@ -99,7 +109,7 @@ def generate(config: GenerateConfig | None = None, *, out: str | Path, video: st
     for v in videos:
         if v.suffix.lower() not in VIDEO_SUFFIXES:
             raise LatentdynError(f"--video {v}: use a .mp4 or .gif file name")
-    scene = scene_definition(cfg)
+    scene = _with_data_dir(scene_definition(cfg), cfg.data_dir)
     path = scenes.generate(scene, out, cfg.sequences, seed=cfg.seed, splits=scenes.parse_splits(cfg.split),
                            workers=cfg.workers, progress=progress, run_config=to_dict(cfg))
     shown = list(range(min(cfg.video_sequences, cfg.sequences)))

@@ -218,7 +218,8 @@ def compute_keys(exp: Experiment) -> None:
                 s.unavailable = str(e)
             if (sprites := getattr(scene, "sprites", None)) is not None:  # Moving MNIST and kin read an image dataset
                 try:
-                    inputs["dataset"] = [_external_fingerprint(sprites.dataset, sprites.data_dir or None)]
+                    where = sprites.data_dir or s.settings.data_dir or exp.info.data_dir
+                    inputs["dataset"] = [_external_fingerprint(sprites.dataset, where or None)]
                 except LatentdynError as e:
                     inputs["dataset"] = ["unavailable:" + sprites.dataset]
                     s.unavailable = str(e)

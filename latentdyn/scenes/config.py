@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from latentdyn.core.options import option, seed_option
+from latentdyn.core.options import data_dir_option, option, seed_option
 
 
 @dataclass
@@ -39,6 +39,7 @@ class GenerateConfig:
                                     in_key=False, metavar="DIR")
     workers: int | None = option(None, "Worker processes (default: the CPU cores, at most 8).", minimum=1, maximum=64,
                                  in_key=False)
+    data_dir: str | None = data_dir_option()  # sprite scenes: where their dataset's files are (else sprites.data_dir)
 
 
 @dataclass

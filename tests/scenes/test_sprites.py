@@ -164,6 +164,27 @@ def test_missing_dataset_is_one_line_and_writes_nothing(monkeypatch, tmp_path):
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_data_dir_reaches_the_sprites(monkeypatch, tmp_path):
+    """--data-dir names where a sprite scene's dataset is, as for the image commands."""
+    from latentdyn import datasets
+
+    need_fashion_mnist()
+    real = datasets.source_files("fashion-mnist", None)  # the system copy's files
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for f in real:
+        (mine / f.name).symlink_to(f)
+    monkeypatch.setenv("LATENTDYN_DATA", str(tmp_path / "empty"))
+    monkeypatch.setattr(datasets, "SYSTEM_DIRS", [])
+    out = tmp_path / "m.h5"
+    args = ["generate", "moving_fashion", "-n", "2", "--out", str(out), "--set", "sprites.download=false", "--no-progress"]
+    fails_cleanly(CliRunner().invoke(cli, args), "fashion-mnist is not available offline")
+    res = CliRunner().invoke(cli, args + ["--data-dir", str(mine)])
+    assert res.exit_code == 0, res.output
+    with open_scenes(out) as sf:
+        assert sf.frames.shape == (2, 20, 64, 64)
+
+
 @pytest.mark.parametrize(
     "override,match",
     [
