@@ -73,6 +73,10 @@ class RolloutConfig:
     horizon: int = option(20, "Predicted steps.", minimum=1)
     sequences: int = option(64, "Sequences scored (the first of the split).", minimum=1)
     samples: int = option(0, "Sampled futures per sequence besides the mean (0: the mean only).", minimum=0)
+    reencode: bool = option(False, "Re-encode each predicted step: decode the predicted latent to its mean image "
+                            "(quantised to the data's 256 levels), encode that image and continue from its posterior, "
+                            "so the rollout stays where the encoder puts real frames (a decode and an encode per step).",
+                            flag="--reencode/--no-reencode", why="off: the predictor alone, as trained")
     video_sequences: int = option(4, "Sequences shown in the video.", minimum=0)
     threshold: float = option(0.3, "Intensity above which pixels belong to a ball (region detector).", cli=False,
                               minimum=0.0, maximum=1.0)

@@ -71,12 +71,14 @@ class LatentGRU(nn.Module):
         return mean, s.clamp(-12.0, 6.0), lv_next.clamp(-30.0, 20.0), h
 
     def rollout(self, mu: torch.Tensor, logvar: torch.Tensor | None, horizon: int, samples: int = 0,
-                generator: torch.Generator | None = None) -> dict:
+                generator: torch.Generator | None = None, project=None) -> dict:
         """Warm up on the context (B, K, d), then feed back predictions for ``horizon`` steps.
 
         Returns {'mu': (B, H, d) means, 'logvar': (B, H, d) predictive log-variances} for
         ``samples == 0``; otherwise 'mu' is (S, B, H, d): S futures sampled from the predictive
-        Gaussians, each fed back as it is drawn.
+        Gaussians, each fed back as it is drawn. ``project`` (optional) maps each step's latent
+        (B', 1, d) to (latent, posterior log-variance), each (B', 1, d), before it is recorded and
+        fed back: the rollout's re-encoding (decode, then encode), see ``RolloutConfig.reencode``.
         """
         lv = logvar if logvar is not None else torch.zeros_like(mu)
         if samples:
@@ -89,6 +91,8 @@ class LatentGRU(nn.Module):
         outs, vs = [], []
         for _ in range(horizon):
             z = m + (0.5 * v).exp() * torch.randn(m.shape, generator=generator, device=m.device, dtype=m.dtype) if samples else m
+            if project is not None:
+                z, lvn = project(z)  # (B', 1, d) each: back where the encoder puts decoded frames
             outs.append(z)
             vs.append(v)
             m, v, lvn, h = self(z, lvn, h, prev)  # one step on its own prediction

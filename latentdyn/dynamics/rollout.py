@@ -200,9 +200,10 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     mu, lv = mu.reshape(S, T, -1), lv.reshape(S, T, -1)  # (S, T, d)
     mu_t, lv_t = torch.from_numpy(mu).to(dev), torch.from_numpy(lv).to(dev)
     g = torch.Generator(device=dev if dev.type == "cuda" else "cpu").manual_seed(cfg.seed)
+    project = reencoder(vae, vcfg.binarize) if cfg.reencode else None
     with torch.no_grad():
-        z_pred = dyn.rollout(mu_t[:, :K], lv_t[:, :K], H)["mu"]  # (S, H, d)
-        z_samples = dyn.rollout(mu_t[:, :K], lv_t[:, :K], H, cfg.samples, g)["mu"] if cfg.samples else None  # (s, S, H, d)
+        z_pred = dyn.rollout(mu_t[:, :K], lv_t[:, :K], H, project=project)["mu"]  # (S, H, d)
+        z_samples = dyn.rollout(mu_t[:, :K], lv_t[:, :K], H, cfg.samples, g, project)["mu"] if cfg.samples else None  # (s, S, H, d)
         z_one = dyn(mu_t[:, :-1], lv_t[:, :-1])[0]  # (S, T-1, d): predictions of 1..T-1 from the true past
     fut = slice(K, K + H)
     tr, st = truth[:, fut], (states[:, fut] if states is not None else None)
@@ -245,6 +246,22 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     if cfg.video_sequences:  # 0: no video (minimum=0 allows it)
         write_rollout_video(truth[: cfg.video_sequences, : K + H], pred[: cfg.video_sequences], K, ids, out, cfg.fps)
     return result
+
+
+def reencoder(vae, binarize: str = "none"):
+    """The rollout's re-encoding step: latents (B, 1, d) -> the posterior (mean, log-variance) of
+    their decoded mean images, quantised to 256 levels (as frames are stored), each (B, 1, d)."""
+    import torch
+
+    def project(z):
+        x = vae.decode(z[:, 0].to(next(vae.parameters()).dtype)).float()  # (B, C, H, W) in [0, 1]
+        x = torch.round(x.clamp(0, 1) * 255) / 255  # an 8-bit frame, as the encoder saw in training
+        if binarize != "none":
+            x = (x > 0.5).to(x.dtype)  # binarised data: the encoder saw binary images
+        mu, lv = vae.encode(x)  # (B, d) each
+        return mu.float()[:, None], lv.float()[:, None]
+
+    return project
 
 
 def _scene_balls(scene: dict | None, states: np.ndarray | None) -> tuple[O.Balls | None, int | None]:
