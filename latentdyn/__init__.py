@@ -10,6 +10,7 @@ Python API is re-exported here: ``latentdyn.generate``, ``train_vae``, ``evaluat
 taking its stage config (``latentdyn.TrainVAEConfig``, ...) or keyword overrides of it.
 """
 
+from latentdyn.core.lazy import lazy_exports
 from latentdyn.core.version import __version__  # noqa: F401
 
 # The API is imported on first use (PEP 562): `import latentdyn` and a command such as
@@ -25,22 +26,7 @@ _EXPORTS = {
     "latentdyn.scenes.config": ["GenerateConfig", "ImportVideoConfig"],
     "latentdyn.vae.config": ["EncodeConfig", "EvaluateConfig", "SampleConfig", "TrainVAEConfig"],
 }
-_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
-def __getattr__(name: str):
-    if name not in _HOME:
-        raise AttributeError(f"module 'latentdyn' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_HOME[name]), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOME))
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     "LatentdynError", "Result", "generate", "import_video", "train_vae", "evaluate", "encode", "sample", "train_dynamics",

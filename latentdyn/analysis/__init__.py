@@ -6,6 +6,8 @@ recipe on a trained VAE (docs/analysis.md). May import core, engine, viz, datase
 dynamics; never pipeline or cli.
 """
 
+from latentdyn.core.lazy import lazy_exports
+
 # imported on first use (PEP 562): the stage configs in latentdyn.analysis.config are read by
 # every command line, which should not pay for scikit-learn and torch (seconds) to parse options
 _EXPORTS = {
@@ -15,22 +17,7 @@ _EXPORTS = {
     "latentdyn.analysis.run": ["analyze", "steer"],
     "latentdyn.vae.evaluate": ["active_units"],  # Burda et al. 2016: variance of the posterior mean > 0.01
 }
-_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
-def __getattr__(name: str):
-    if name not in _HOME:
-        raise AttributeError(f"module 'latentdyn.analysis' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_HOME[name]), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOME))
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     "Direction", "active_units", "analyze", "ball_permutation", "conditional_edit", "dci", "edit", "fit_direction",
