@@ -322,10 +322,18 @@ def test_only_with_a_report_shows_what_has_finished(tiny_file, tmp_path):
 
 
 def test_bundled_experiments_load_and_link():
-    for name in ("bouncing_ball", "three_balls", "latent_maps", "interpolation"):
-        exp = X.load_experiment(name)
-        assert exp.stages[-1].kind == "report" and exp.info.name == name
-        assert exp.stages[-1].refs["stages"] == [s.name for s in exp.stages[:-1]]
+    shipped = sorted(p.stem for p in (Path(X.__file__).parents[1] / "shipped" / "experiments").glob("*.toml"))
+    assert {"bouncing_ball", "three_balls", "latent_maps", "interpolation", "latent_analysis", "beta_sweep",
+            "moving_mnist", "moving_fashion"} <= set(shipped)
+    for name in shipped:  # every shipped file, and every profile of it, loads and links
+        for profile in [None, *X.load_toml(X.find_experiment(name)).get("profiles", {})]:
+            exp = X.load_experiment(name, profile=profile)
+            assert exp.stages[-1].kind == "report" and exp.info.name == name, (name, profile)
+            assert exp.stages[-1].refs["stages"] == [s.name for s in exp.stages[:-1]]
+    la = X.load_experiment("latent_analysis")
+    assert la.stage("vae").settings.latent_dim == 3 and la.stage("analyze").refs == {"data": ["scenes"], "vae": ["vae"]}
+    assert la.stage("steer_x_given_y").settings.condition == ["y0"]
+    assert la.stage("steer_fashion").refs == {"vae": ["vae_fashion"]}  # a dataset, not a stage
     demo = X.load_experiment("bouncing_ball", profile="demo")
     assert demo.stage("vae").settings.arch == "mlp" and demo.stage("scenes").settings.scene == "light_ball"
     maps = X.load_experiment("latent_maps")
