@@ -24,7 +24,8 @@ from typing import Any, Iterator
 
 def option(default: Any, help: str, *, why: str = "", flag: str | None = None, choices: tuple[str, ...] | None = None,
            metavar: str | None = None, short: str | None = None, cli: bool = True, in_key: bool = True,
-           may_resume: bool = False, minimum: float | None = None, maximum: float | None = None) -> Any:
+           may_resume: bool = False, minimum: float | None = None, maximum: float | None = None,
+           key_if_set: bool = False) -> Any:
     """A dataclass field that carries its help text and how the CLI, caches and resume treat it.
 
     ``why``: the reason for the default (shown in ``--help`` and docs). ``flag``: the click
@@ -33,10 +34,12 @@ def option(default: Any, help: str, *, why: str = "", flag: str | None = None, c
     ``--set`` only. ``in_key=False``: cannot change what the stage computes (the device, the
     number of workers), so it does not enter the stage's cache key. ``may_resume``: may differ
     when a training run is resumed (``epochs``, ``device``). ``minimum``/``maximum``: bounds
-    checked when the config is built.
+    checked when the config is built. ``key_if_set``: an option added after runs were made whose
+    default computes exactly what those runs computed; it enters the cache key only when set to
+    something else, so finished stages keep their keys (and are skipped) across the addition.
     """
     meta = {"help": help, "why": why, "flag": flag, "choices": choices, "metavar": metavar, "short": short, "cli": cli,
-            "in_key": in_key, "may_resume": may_resume, "minimum": minimum, "maximum": maximum}
+            "in_key": in_key, "may_resume": may_resume, "minimum": minimum, "maximum": maximum, "key_if_set": key_if_set}
     if isinstance(default, (list, dict)):
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta)
@@ -61,6 +64,7 @@ class Option:
     may_resume: bool
     minimum: float | None
     maximum: float | None
+    key_if_set: bool = False
 
     @property
     def optional(self) -> bool:
@@ -139,7 +143,8 @@ def options(cls: type) -> Iterator[Option]:
             raise TypeError(f"{cls.__name__}.{f.name} is not declared with option(...)")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         yield Option(f.name, hints[f.name], default, m["help"], m["why"], m["flag"], m["choices"], m["metavar"],
-                     m["short"], m["cli"], m["in_key"], m["may_resume"], m["minimum"], m["maximum"])
+                     m["short"], m["cli"], m["in_key"], m["may_resume"], m["minimum"], m["maximum"],
+                     m.get("key_if_set", False))
 
 
 def check(obj: Any, where: str = "") -> None:
@@ -165,12 +170,14 @@ def closest(name: str, valid: list[str] | tuple[str, ...]) -> str:
     return f"; did you mean {hit[0]}?" if hit else ""
 
 
-def key_settings(obj: Any) -> dict[str, Any]:
-    """The settings that can change what a stage computes (those with ``in_key``)."""
+def key_settings(obj: Any, every: bool = False) -> dict[str, Any]:
+    """The settings that can change what a stage computes (those with ``in_key``; a ``key_if_set``
+    option only when it differs from its default, or always with ``every``)."""
     import json
 
     plain = json.loads(json.dumps(dataclasses.asdict(obj)))  # plain data, as config.to_dict gives
-    return {o.name: plain[o.name] for o in options(type(obj)) if o.in_key}
+    return {o.name: plain[o.name] for o in options(type(obj))
+            if o.in_key and (every or not (o.key_if_set and plain[o.name] == json.loads(json.dumps(o.default))))}
 
 
 def resumable(cls: type) -> set[str]:

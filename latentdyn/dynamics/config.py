@@ -35,17 +35,18 @@ class TrainDynamicsConfig(TrainingOptions):
     grad_clip: float = option(1.0, "Largest gradient norm (clipped above).", minimum=0.0)
     vae: str | None = option(None, "VAE run folder whose frozen decoder scores the open loop in pixels (the one that made "
                              "the latents; needed when frame_loss_weight > 0; in an experiment: a train-vae stage).",
-                             metavar="RUN")
+                             metavar="RUN", key_if_set=True)
     frame_loss_weight: float = option(0.0, "Weight of the decoded-frame loss: the open-loop predicted means and the true "
                                       "latents decoded by the VAE, squared error summed over pixels, averaged over the "
                                       "horizon (no gradient into the VAE).", minimum=0.0,
-                                      why="0: the latent loss alone, the setting of the published figures")
+                                      why="0: the latent loss alone, the setting of the published figures", key_if_set=True)
     latent_noise: float = option(0.0, "Std of the Gaussian noise added to the observed input latents in training (not "
                                  "the targets), in units of each latent's spread over the training sequences.",
-                                 why="0: clean inputs, the setting of the published figures", minimum=0.0)
+                                 why="0: clean inputs, the setting of the published figures", minimum=0.0,
+                                 key_if_set=True)
     sample_inputs: bool = option(False, "Train on inputs drawn from the posteriors, z ~ N(mu, exp(logvar)), instead of "
                                  "their means (the targets stay the means).", flag="--sample-inputs/--mean-inputs",
-                                 why="the means: the setting of the published figures")
+                                 why="the means: the setting of the published figures", key_if_set=True)
 
 
 @dataclass
@@ -76,15 +77,16 @@ class RolloutConfig:
     reencode: bool = option(False, "Re-encode each predicted step: decode the predicted latent to its mean image "
                             "(quantised to the data's 256 levels), encode that image and continue from its posterior, "
                             "so the rollout stays where the encoder puts real frames (a decode and an encode per step).",
-                            flag="--reencode/--no-reencode", why="off: the predictor alone, as trained")
+                            flag="--reencode/--no-reencode", why="off: the predictor alone, as trained",
+                            key_if_set=True)
     video_sequences: int = option(4, "Sequences shown in the video.", minimum=0)
     threshold: float = option(0.3, "Intensity above which pixels belong to a ball (region detector).", cli=False,
                               minimum=0.0, maximum=1.0)
     reference: dict[str, float] = option({}, "Published one-step errors shown beside ours (experiment files).", cli=False)
     reference_source: str = option("", "Where the reference figures come from.", cli=False)
     published: dict[str, PublishedFigure] = option({}, "Published open-loop figures by method label, shown beside ours "
-                                                   "(experiment files).", cli=False)
-    published_source: str = option("", "Where the published open-loop figures come from.", cli=False)
+                                                   "(experiment files).", cli=False, key_if_set=True)
+    published_source: str = option("", "Where the published open-loop figures come from.", cli=False, key_if_set=True)
     seed: int = seed_option("the sampled futures")
     fps: float = option(8.0, "Frames per second of the videos.", minimum=0.1, maximum=120.0, in_key=False)
     device: str = device_option()

@@ -44,6 +44,7 @@ class Stage:
     refs: dict[str, list[str]]  # field -> stage names it reads
     key: str = ""
     resume_key: str = ""  # the key less ``epochs``: a training stage with the same resume key can continue
+    full_key: str = ""  # the key over every in_key setting, key_if_set ones included (as written before they were)
     unavailable: str | None = None  # why it cannot run here (a missing dataset or scene file, its own or upstream)
     point: dict = dataclasses.field(default_factory=dict)  # a sweep clone's {key: value[, "seed": s]} (pipeline.sweep)
 
@@ -199,8 +200,13 @@ def compute_keys(exp: Experiment) -> None:
     A stage whose outside input is missing (a dataset not downloaded, a scene file not there), or
     that reads such a stage, gets ``unavailable`` set to the reason: the other stages of the file
     still plan and run (``--only``), and running it fails with that reason before any work.
+
+    A stage also gets ``full_key``, the same hash over every ``in_key`` setting with ``key_if_set``
+    options at their defaults included and its inputs' full keys: what a latentdyn before those
+    options were marked wrote. A record with either key is the same computation.
     """
     keys: dict[str, str] = {}
+    full: dict[str, str] = {}
     by_name = {s.name: s for s in exp.stages}
     for s in exp.stages:
         settings = key_settings(s.settings)
@@ -240,6 +246,9 @@ def compute_keys(exp: Experiment) -> None:
         payload = {"kind": s.kind, "settings": settings, "inputs": inputs, "latentdyn": __version__,
                    "stage_version": STAGE_VERSION}  # a new version of the code recomputes, never reuses
         s.key = digest(payload)
+        full_inputs = {f: [full[n] for n in names] if f in s.refs else v for f, v in inputs.items()}
+        s.full_key = digest({**payload, "settings": key_settings(s.settings, every=True), "inputs": full_inputs})
+        full[s.name] = s.full_key
         if KINDS[s.kind].training:
             may_change = resumable(type(s.settings))  # epochs: more of them continue the run
             s.resume_key = digest({**payload, "settings": {k: v for k, v in settings.items() if k not in may_change}})
@@ -265,7 +274,7 @@ def plan(exp: Experiment, run_dir: Path, only: list[str] | None = None) -> list[
             if lacking:
                 s.key = digest({"key": s.key, "lacking": lacking})
         rec = read_record(run_dir, s.name)
-        done = rec is not None and rec.get("status") == "done" and rec.get("key") == s.key and \
+        done = rec is not None and rec.get("status") == "done" and rec.get("key") in (s.key, s.full_key) and \
             all(p.exists() for p in outputs_of(run_dir, s.name, s.kind).values())
         if only is not None and s.name not in only:
             actions.append((s, "keep" if done else "missing"))

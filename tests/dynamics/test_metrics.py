@@ -180,3 +180,26 @@ def test_region_protocol_without_states_reads_the_truth(three):
     assert np.allclose(np.asarray(reg["position_error_px"])[merged == 0], 0.0)
     assert R.describe_objects(truth, None, 0.3)["protocol"] is None and "position_error_px" not in R.score(truth, truth, None, 0.3)
     assert R.describe_objects(truth, st, 0.3, balls)["protocol"] == "states"
+
+
+@pytest.mark.parametrize("scene, sets, n", [("three_balls", ["physics.n_balls=5"], 5), ("gravity_balls", [], 2)])
+def test_other_ball_scenes_read_perfectly_and_count_a_lost_ball(scene, sets, n):
+    """experiments/ball_scenes.toml's two scenes: five crowded balls (they touch often) and two RGB
+    balls of unequal radii under gravity. The truth reads 100% present at 0 px; a prediction with
+    one ball moved out of the frame loses it in every frame and pays the penalty."""
+    cfg = G.load_scene(scene, [*sets, "scene.length=30"])
+    fr, st = G.sample(cfg, 3, np.arange(10))
+    truth = fr[:, 10:] / 255.0
+    truth = truth[..., None] if truth.ndim == 4 else truth  # (S, T, H, W, C)
+    st = st[:, 10:].astype(np.float64)
+    balls = O.balls_from_scene(to_dict(cfg))
+    assert balls.n == n == st.shape[2]
+    r = R.score(truth, truth, st, 0.3, balls)
+    assert r["all_present"] == [1.0] * truth.shape[1] and max(r["position_error_px"]) < 0.05
+    S, T, h, w, C = truth.shape
+    xy = st[..., :2].copy()
+    xy[:, :, 0] = -50.0  # ball 0 gone
+    lost = cfg.renderer()(np.asarray(xy, np.float32).reshape(S * T, n, 2)).reshape(S, T, h, w, C) / 255.0
+    e = R.score(lost, truth, st, 0.3, balls)
+    assert e["all_present"] == [0.0] * T and np.allclose(e["present_fraction"], (n - 1) / n)
+    assert min(e["position_error_px"]) >= balls.penalty(h, w) / n - 1e-9

@@ -324,7 +324,7 @@ def test_only_with_a_report_shows_what_has_finished(tiny_file, tmp_path):
 def test_bundled_experiments_load_and_link():
     shipped = sorted(p.stem for p in (Path(X.__file__).parents[1] / "shipped" / "experiments").glob("*.toml"))
     assert {"bouncing_ball", "three_balls", "latent_maps", "interpolation", "latent_analysis", "beta_sweep",
-            "moving_mnist", "moving_fashion"} <= set(shipped)
+            "moving_mnist", "moving_fashion", "ball_scenes"} <= set(shipped)
     for name in shipped:  # every shipped file, and every profile of it, loads and links
         for profile in [None, *X.load_toml(X.find_experiment(name)).get("profiles", {})]:
             exp = X.load_experiment(name, profile=profile)
@@ -334,6 +334,11 @@ def test_bundled_experiments_load_and_link():
     assert la.stage("vae").settings.latent_dim == 3 and la.stage("analyze").refs == {"data": ["scenes"], "vae": ["vae"]}
     assert la.stage("steer_x_given_y").settings.condition == ["y0"]
     assert la.stage("steer_fashion").refs == {"vae": ["vae_fashion"]}  # a dataset, not a stage
+    bs = X.load_experiment("ball_scenes")
+    assert bs.stage("five_scenes").settings.set == ["physics.n_balls=5"] and bs.stage("gravity_scenes").settings.scene == "gravity_balls"
+    assert bs.stage("five_rollout_40").refs == {"vae": ["five_vae"], "dynamics": ["five_dynamics"], "data": ["five_scenes"]}
+    r40 = X.load_experiment("three_balls", profile="quick").stage("rollout_40").settings
+    assert (r40.horizon, r40.context, r40.samples) == (40, 10, 4)
     demo = X.load_experiment("bouncing_ball", profile="demo")
     assert demo.stage("vae").settings.arch == "mlp" and demo.stage("scenes").settings.scene == "light_ball"
     maps = X.load_experiment("latent_maps")
@@ -354,6 +359,37 @@ def test_keys_follow_inputs(tiny_file):
     exp3 = X.load_experiment(tiny_file, ["latent_map.grid=10"])
     X.compute_keys(exp3)
     assert {s.name for s in exp3.stages if s.key != keys[s.name]} == {"latent_map", "report"}
+
+
+def test_options_added_later_leave_finished_stages_skipped(tiny_file, tiny_run, tmp_path):
+    """A ``key_if_set`` option at its default stays out of the key, so a stage finished before it
+    existed (its record holds the key with it, or without it) is skipped; set, it reruns."""
+    import shutil
+
+    from latentdyn.core.options import key_settings
+
+    exp = X.load_experiment(tiny_file)
+    X.compute_keys(exp)
+    dyn = exp.stage("dynamics")
+    assert "latent_noise" not in key_settings(dyn.settings) and key_settings(dyn.settings, every=True)["latent_noise"] == 0.0
+    assert dyn.key != dyn.full_key and exp.stage("rollout").key != exp.stage("rollout").full_key
+    assert exp.stage("scenes").key == exp.stage("scenes").full_key  # no such option: one key
+    src, _ = tiny_run
+    out = tmp_path / "old"
+    shutil.copytree(src, out)
+    for name in ("dynamics", "rollout", "report"):  # as an older latentdyn wrote them: the full keys
+        rec = json.loads((out / name / "stage.json").read_text())
+        rec["key"] = exp.stage(name).full_key
+        (out / name / "stage.json").write_text(json.dumps(rec))
+    assert {s.name: a for s, a in X.plan(X.load_experiment(tiny_file), out)} == {n: "skip" for n in NAMES}
+    noisy = X.load_experiment(tiny_file, ["dynamics.latent_noise=0.1"])
+    X.compute_keys(noisy)
+    assert noisy.stage("dynamics").key not in (dyn.key, dyn.full_key)
+    assert dict((s.name, a) for s, a in X.plan(noisy, out))["dynamics"] == "run"
+    rec = json.loads((out / "rollout" / "stage.json").read_text())
+    rec["key"] = "0" * 64  # neither key: the stage reruns
+    (out / "rollout" / "stage.json").write_text(json.dumps(rec))
+    assert dict((s.name, a) for s, a in X.plan(X.load_experiment(tiny_file), out))["rollout"] == "run"
 
 
 def test_report_renders_in_chromium_with_every_resource(tiny_run, tmp_path):
