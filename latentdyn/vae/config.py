@@ -62,7 +62,8 @@ class TrainVAEConfig(TrainingOptions):
                              why="the tutorial's is 32 with lr 1e-4")
     lr: float = option(1e-3, "Adam learning rate.", minimum=1e-12, maximum=10.0)
     warmup_epochs: int = option(0, "KL warm-up: beta rises linearly from 0 over these epochs.", minimum=0)
-    limit: int = option(0, "Use only the first N training images (0: all); for quick runs.", minimum=0)
+    limit: int = option(0, "Use only the first N training images (scene files: frames, rounded up to whole sequences of "
+                       "the train split; 0: all).", minimum=0)
     val_size: int = option(5000, "Datasets: images of the official training set held out as the val split.",
                            minimum=0, why="5,000: the usual MNIST validation size")
     max_memory_mb: int = option(4096, "Scene files larger than this stream from HDF5 in blocks instead of sitting in memory.",
