@@ -273,6 +273,7 @@ def plan(exp: Experiment, run_dir: Path, only: list[str] | None = None) -> list[
             lacking = [n for n in s.upstream if status[n] == "missing"]
             if lacking:
                 s.key = digest({"key": s.key, "lacking": lacking})
+                s.full_key = digest({"key": s.full_key, "lacking": lacking})
         rec = read_record(run_dir, s.name)
         done = rec is not None and rec.get("status") == "done" and rec.get("key") in (s.key, s.full_key) and \
             all(p.exists() for p in outputs_of(run_dir, s.name, s.kind).values())
