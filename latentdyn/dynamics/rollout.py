@@ -173,6 +173,8 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     check_vae_hash(dck["data"]["vae_sha256"], vae_run, f"the predictor in {dynamics_run}")
     if dyn.latent_dim != vae.latent_dim:
         raise LatentdynError(f"the predictor has {dyn.latent_dim} latent dimensions, the VAE {vae.latent_dim}")
+    if getattr(dyn, "latent_shape", vae.latent_shape) != vae.latent_shape:
+        raise LatentdynError(f"the predictor reads latent maps {dyn.latent_shape}, the VAE makes {vae.latent_shape}")
     K, H = cfg.context, cfg.horizon
     if H < 1:
         raise LatentdynError(f"--horizon {H}: must be at least 1")

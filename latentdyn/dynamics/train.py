@@ -39,7 +39,7 @@ from latentdyn.core.errors import LatentdynError
 from latentdyn.core.options import check, resumable
 from latentdyn.core.rng import epoch_seed, torch_generator
 from latentdyn.dynamics.config import TrainDynamicsConfig
-from latentdyn.dynamics.model import LatentGRU, load_dynamics  # noqa: F401 (load_dynamics: re-exported)
+from latentdyn.dynamics.model import LatentGRU, load_dynamics, make_predictor  # noqa: F401 (load_dynamics: re-exported)
 
 RESUME_MAY_CHANGE = resumable(TrainDynamicsConfig)
 TERMS = ("loss", "one_step_se", "one_step_nll", "open_loop_se")
@@ -209,7 +209,7 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
 
     B = dist.local_batch(cfg.batch_size)  # per-rank batch; the configured one is global
     with open_latents(cfg.latents) as lf:
-        vae_sha256, latent_dim, splits = lf.vae_sha256, lf.latent_dim, lf.splits
+        vae_sha256, latent_dim, latent_shape, splits = lf.vae_sha256, lf.latent_dim, lf.latent_shape, lf.splits
     if cfg.val_split is None:
         cfg.val_split = "val" if "val" in splits else ""  # never test: without val, selected on the training loss
     train_split = cfg.train_split if splits else None
@@ -228,7 +228,7 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
     vae = load_frame_decoder(cfg, latent_dim, vae_sha256, device)
     plain = to_dict(cfg)
     torch.manual_seed(cfg.seed)
-    model = LatentGRU(cfg, latent_dim).to(device)
+    model = make_predictor(cfg, latent_shape).to(device)
     model.fit_scales(mu)  # on every training sequence, the same on every rank; the checkpoint's when resuming
     if dist.active:  # each rank keeps its shard of the sequences
         shard = torch.from_numpy(dist.shard(N)).to(device)
@@ -271,7 +271,7 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
         validate=(lambda epoch: evaluate_windows(model, val[0], val[1], cfg, vae)) if val is not None else None,
         grad_clip=cfg.grad_clip, schedule=cfg.lr_schedule, patience=cfg.patience if val is not None else 0,
         extra={"data": {"latents": str(cfg.latents), "n_train": N * dist.world, "length": T, "latent_dim": latent_dim,
-                        "vae_sha256": vae_sha256, "val_split": cfg.val_split}},
+                        "latent_shape": list(latent_shape), "vae_sha256": vae_sha256, "val_split": cfg.val_split}},
         message=message, on_epoch=(lambda epoch, row: on_epoch(model, epoch)) if on_epoch else None,
     )
     try:

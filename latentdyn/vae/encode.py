@@ -3,6 +3,7 @@
 Layout (format "latentdyn-latents", version 1; docs/formats.md)::
 
     /            attrs: format, format_version, kind ("sequences" | "images"), latent_dim,
+                        latent_shape (JSON: [d], or [c, h, w] for a spatial latent),
                         vae_run, vae_checkpoint, vae_sha256, vae_config (JSON),
                         source, source_format, source_splits (JSON), scene (JSON, if any)
     /mu          float32 (N, T, d) for scene files, (N, d) for image datasets
@@ -67,6 +68,7 @@ def encode(vae_run: str | Path, source: str | Path, out: str | Path, split: str 
     d = model.latent_dim
     attrs = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "latent_dim": d,
+        "latent_shape": json.dumps(list(model.latent_shape)),
         "vae_run": str(Path(vae_run).resolve()), "vae_checkpoint": "best.pt", "vae_sha256": sha256_file(ck_path),
         "vae_config": json.dumps(ck["config"]), "config": json.dumps(config or {}), "source": str(Path(source).resolve()) if Path(source).exists() else str(source),
     }
@@ -152,6 +154,12 @@ class LatentFile:
     @property
     def latent_dim(self) -> int:
         return int(self.file.attrs["latent_dim"])
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """(d,) for a flat latent, (c, h, w) for a spatial one (files without the attribute: flat)."""
+        raw = self.file.attrs.get("latent_shape")
+        return tuple(int(v) for v in json.loads(raw)) if raw is not None else (self.latent_dim,)
 
     @property
     def vae_sha256(self) -> str:

@@ -22,6 +22,14 @@ Architectures (``TrainVAEConfig.arch``):
   input resolution, a thin full-resolution output stage; about the tutorial's cost per image.
 Other input sizes: decoders produce 4 * ceil(H / 4) pixels and are cropped to H (and W).
 
+Spatial latent (``TrainVAEConfig.latent_channels`` = c > 0, resnet only): the encoder goes on from
+1/4 to 1/8 of the input's resolution (a stride-2 convolution and a residual block) and a 1x1
+convolution gives mu and logvar as maps (c, ceil(H/8), ceil(W/8)); the decoder starts from that
+map with a 1x1 convolution and a residual block, then upsamples like the flat one. Everything
+outside the model sees the latent flattened to d = c * ceil(H/8) * ceil(W/8) (channel-major, as
+``torch.flatten`` orders it): latents files, KL, flows, maps and analysis are unchanged, and
+``latent_shape`` gives the map's shape to the convolutional GRU (``latentdyn.dynamics.model``).
+
 Likelihoods (``TrainVAEConfig.likelihood``, ``latentdyn.vae.likelihoods``): ``bernoulli`` (logits;
 a log-probability of binarised data only), ``discretized-logistic`` and ``discretized-gaussian``
 (8-bit data x = u8 / 255: a location and a log-scale per pixel, the probability of the integer
@@ -57,11 +65,31 @@ LIKELIHOODS = lik.NAMES  # bernoulli, gaussian, discretized-logistic, discretize
 LOG_2PI = math.log(2 * math.pi)
 
 
+def latent_shape(cfg, shape: tuple[int, int, int]) -> tuple[int, ...]:
+    """The latent's shape for input (C, H, W): (d,) for a flat latent, (c, ceil(H/8), ceil(W/8))
+    for a spatial one (``cfg.latent_channels`` = c)."""
+    c = int(getattr(cfg, "latent_channels", 0) or 0)
+    if not c:
+        return (int(cfg.latent_dim),)
+    return (c, math.ceil(shape[1] / 8), math.ceil(shape[2] / 8))
+
+
 def check_input(cfg, shape: tuple[int, int, int]) -> None:
-    """Refuse an input (C, H, W) too small for ``cfg.arch``, or a likelihood not resolved from "auto"."""
+    """Refuse an input (C, H, W) too small for ``cfg.arch``, a likelihood not resolved from "auto",
+    or a spatial latent whose size disagrees with ``latent_dim``."""
     C, H, W = shape
     if cfg.likelihood not in LIKELIHOODS:
         raise LatentdynError(f"likelihood {cfg.likelihood!r}: use one of {', '.join(LIKELIHOODS)}")
+    if getattr(cfg, "latent_channels", 0):
+        if cfg.arch != "resnet":
+            raise LatentdynError(f"latent_channels {cfg.latent_channels}: a spatial latent needs --arch resnet, not {cfg.arch}")
+        if cfg.posterior == "iaf":
+            raise LatentdynError("latent_channels: a spatial latent takes the gaussian posterior; set posterior = gaussian")
+        ls = latent_shape(cfg, shape)
+        n = ls[0] * ls[1] * ls[2]
+        if n != cfg.latent_dim:
+            raise LatentdynError(f"latent_dim {cfg.latent_dim} with latent_channels {cfg.latent_channels} on {H}x{W} input: "
+                                 f"a {ls[0]} x {ls[1]} x {ls[2]} map has {n} dimensions; set latent_dim = {n}")
     small = {"tutorial": 7, "resnet": 4, "mlp": 1}[cfg.arch]
     if min(H, W) < small:
         raise LatentdynError(f"input {H}x{W} is too small for --arch {cfg.arch} (needs at least {small}x{small})")
@@ -85,6 +113,28 @@ class ResBlock(nn.Module):
 
     def forward(self, x):
         return x + self.body(x)
+
+
+class _SplitFlatten(nn.Module):
+    """(B, 2c, h, w) maps -> (B, 2 * c * h * w): the c mu maps flattened, then the c logvar maps."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.c = c
+
+    def forward(self, x):
+        return torch.cat([x[:, : self.c].flatten(1), x[:, self.c :].flatten(1)], 1)
+
+
+class _Crop(nn.Module):
+    """Centre-crop (B, C, H', W') to (B, C, h, w)."""
+
+    def __init__(self, h: int, w: int):
+        super().__init__()
+        self.h, self.w = h, w
+
+    def forward(self, x):
+        return _crop(x, self.h, self.w)
 
 
 def decoder_maps(likelihood: str) -> int:
@@ -116,6 +166,25 @@ def build(cfg, shape: tuple[int, int, int], context: int = 0) -> tuple[nn.Module
         enc = nn.Sequential(nn.Flatten(), nn.Linear(D, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, n_out))
         dec = nn.Sequential(nn.Linear(d, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, P * D),
                             nn.Unflatten(1, (P * C, H, W)))
+    elif getattr(cfg, "latent_channels", 0):
+        a, b, c = cfg.width, 2 * cfg.width, cfg.latent_channels
+        h8, w8 = math.ceil(H / 8), math.ceil(W / 8)
+        if context:
+            raise LatentdynError("a spatial latent has no IAF context; set posterior = gaussian")
+        # (B, C, H, W) -> (B, 2c, h8, w8) -> (B, 2d): mu maps then logvar maps, each flattened channel-major
+        enc = nn.Sequential(
+            nn.Conv2d(C, a, 3, 2, padding=1), ResBlock(a), nn.Conv2d(a, b, 3, 2, padding=1), ResBlock(b),
+            nn.Conv2d(b, b, 3, 2, padding=1), ResBlock(b), nn.GroupNorm(min(8, b), b), nn.SiLU(),  # 1/8: ceil(ceil(H/4)/2)
+            nn.Conv2d(b, 2 * c, 1), _SplitFlatten(c),
+        )
+        dec = nn.Sequential(
+            nn.Unflatten(1, (c, h8, w8)), nn.Conv2d(c, b, 1), ResBlock(b),
+            nn.ConvTranspose2d(b, b, 4, 2, padding=1), ResBlock(b),  # (B, b, 2 h8, 2 w8), cropped to h4 x w4 below
+            _Crop(h4, w4),
+            nn.ConvTranspose2d(b, a, 4, 2, padding=1), ResBlock(a),
+            nn.ConvTranspose2d(a, a, 4, 2, padding=1), nn.GroupNorm(min(8, a), a), nn.SiLU(),
+            nn.Conv2d(a, P * C, 3, padding=1),
+        )
     else:
         a, b = cfg.width, 2 * cfg.width
         enc_conv = nn.Sequential(
@@ -151,6 +220,7 @@ class BetaVAE(nn.Module):
         self.cfg = cfg
         self.shape = tuple(int(s) for s in shape)  # (C, H, W)
         self.latent_dim = cfg.latent_dim
+        self.latent_shape = latent_shape(cfg, self.shape)  # (d,) or (c, h/8, w/8)
         self.lik = lik.get(cfg.likelihood)
         self.encoder, self.decoder = build(cfg, self.shape, IAF_CONTEXT if cfg.posterior == "iaf" else 0)
         if cfg.likelihood == "gaussian":

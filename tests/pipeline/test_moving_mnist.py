@@ -32,7 +32,13 @@ def plan_lines(output: str) -> dict[str, str]:
 @pytest.mark.parametrize("profile", [None, "quick"])
 def test_benchmark_files_load_with_openstl_protocol(name, scene, profile):
     exp = X.load_experiment(name, profile=profile)
-    assert [s.name for s in exp.stages] == STAGES and exp.info.name == name
+    spatial = ["vae_spatial", "encode_spatial", "dynamics_convgru", "rollout_convgru"] if name == "moving_fashion" else []
+    assert [s.name for s in exp.stages] == STAGES[:-1] + spatial + STAGES[-1:] and exp.info.name == name
+    if spatial:  # the spatial latent's study: the same data and protocol, a map and a convolutional GRU
+        v, d = exp.stage("vae_spatial").settings, exp.stage("dynamics_convgru").settings
+        assert v.latent_channels > 0 and d.cell == "convgru" and d.latents == "encode_spatial"
+        ro2 = exp.stage("rollout_convgru").settings
+        assert (ro2.context, ro2.horizon, ro2.split, ro2.sequences) == (10, 10, "test", exp.stage("rollout").settings.sequences)
     assert exp.stage("scenes").settings.scene == scene
     ro = exp.stage("rollout").settings
     assert (ro.context, ro.horizon) == (10, 10) and ro.split == "test"  # OpenSTL: 10 frames observed, 10 predicted
@@ -85,5 +91,6 @@ def test_moving_fashion_plans_every_stage(tmp_path):
     for profile in ("quick", None):
         r = run("run", "moving_fashion", "--out", tmp_path / "r", "--dry-run", *(["--profile", profile] if profile else []))
         assert r.exit_code == 0, r.output
-        assert all(v.split() == [k_kind, "run"] for v, k_kind in
-                   zip(plan_lines(r.output).values(), ["generate", "train-vae", "encode", "train-dynamics", "rollout", "report"]))
+        kinds = ["generate"] + ["train-vae", "encode", "train-dynamics", "rollout"] * 2 + ["report"]
+        lines = list(plan_lines(r.output).values())
+        assert len(lines) == len(kinds) and all(v.split() == [k, "run"] for v, k in zip(lines, kinds))
