@@ -208,7 +208,9 @@ def _section_encode(page: Page, d: Path, name: str, record: dict | None = None) 
     if not p.is_file():
         return ""
     with open_latents(p) as lf:
+        ls = lf.latent_shape
         return _kv_table({"file": p.name, "kind": lf.kind, "latent dimensions": lf.latent_dim,
+                          **({"latent map (channels x height x width)": " x ".join(map(str, ls))} if len(ls) == 3 else {}),
                           "shape of the means": "x".join(map(str, lf.file["mu"].shape)),
                           **{f"split {k}": len(v) for k, v in lf.splits.items()}})
 
