@@ -32,6 +32,13 @@ true frames). Definitions (docs/formats.md, "Rollout metrics"):
   ``min_motion`` pixels, undefined (NaN, left out) only where the true ball moves less than that.
 - **Extra light**: a frame whose prediction has, outside every window, pixels brighter than
   ``threshold`` holding at least half the light of the dimmest true ball's disc (a ghost ball).
+
+Sprite scenes (moving digits and clothes, ``latentdyn.scenes.sprites``) are read the same way:
+their states are the sprites' centres in pixels, and each sprite is an object whose disc is the
+square sprite's inscribed disc (radius size / 2) with the disk profile (q = 4) for attribution,
+so two overlapping sprites split the light by the nearer centre. The truth again reads 100%
+present and 0 px; the centroid of a sprite's light lies off its box centre by the garment's or
+digit's own shape, which the truth reading reports as the centroid offset.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ class Balls:
     radii: np.ndarray
     power: int
     gains: np.ndarray | None = None  # None: all equal
+    name: str = "ball"  # what the objects are, in messages and the report: "ball" or "sprite"
 
     @property
     def n(self) -> int:
@@ -71,9 +79,17 @@ class Balls:
 def balls_from_scene(scene: dict | None) -> Balls | None:
     """Ball radii and profile from a scene file's ``scene`` attribute (the resolved definition,
     ``latentdyn.scenes.generate.SceneConfig``): ``render.radius`` (or ``physics.radius``) in box units
-    times pixels per box unit, as ``SceneConfig.renderer`` renders them. None without a definition."""
+    times pixels per box unit, as ``SceneConfig.renderer`` renders them; for a sprite scene, one
+    object per sprite of radius size / 2 (module docstring). None without a definition."""
     if not scene:
         return None
+    if scene.get("kind") == "sprites":  # moving digits: the states are the sprites' centres
+        sp = scene.get("sprites") or {}
+        try:
+            n, size = int(sp["n_sprites"]), float(sp["size"])
+        except (KeyError, TypeError, ValueError):
+            raise LatentdynError("the scene attribute of a sprite scene lacks sprites.n_sprites or sprites.size") from None
+        return Balls(np.full(n, size / 2.0), 4, None, "sprite")
     from latentdyn.core.config import from_dict
     from latentdyn.scenes.generate import SceneConfig
     from latentdyn.scenes.render import PROFILE_POWER

@@ -130,14 +130,16 @@ def describe_objects(truth: np.ndarray, states: np.ndarray | None, threshold: fl
     the true frames (S, T, h, w, C) themselves, to be read beside every figure it gives."""
     h, w = truth.shape[2:4]
     if states is not None and balls is not None:
-        return {"protocol": "states", "presence": f"light in the true ball's disc >= {O.PRESENCE} x the truth's",
+        return {"protocol": "states", "objects": balls.name,
+                "presence": f"light in the true {balls.name}'s disc >= {O.PRESENCE} x the truth's",
                 "window_radii": O.WINDOW, "penalty_px": balls.penalty(h, w), "radii_px": balls.radii.tolist(),
                 "direction": "180 deg if absent at t or t-1, 90 deg if the prediction does not move",
                 "truth_reading": O.truth_reading(truth, states, balls)}
     if states is None and not n_balls:
         return {"protocol": None}
     t = _score_regions(truth, truth, states, threshold, n_balls)
-    return {"protocol": "regions", "threshold": threshold, "penalty_px": _region_penalty(h, w),
+    return {"protocol": "regions", "presence": f"a bright region (pixels above {threshold:g}) matched to each ball",
+            "threshold": threshold, "penalty_px": _region_penalty(h, w),
             "truth_reading": {"all_present": float(np.mean(t["all_present"])), "position_error_px": float(np.mean(t["position_error_px"])),
                               "vanished_frames": t["vanished_frames"], "split_frames": t["split_frames"], "frames": t["frames"]}}
 

@@ -111,10 +111,11 @@ def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None)
     if ref and settings.get("reference_source"):
         parts.append(f'<p class="sub">Published figures: {_esc(settings["reference_source"])}</p>')
     ol = m.get("open_loop", {})
+    thing = (m.get("objects") or {}).get("objects") or "ball"  # "sprite" for moving digits
     cols = [("se_per_frame", "squared error / frame (MSE)"), ("ae_per_frame", "absolute error / frame (MAE)"),
             ("psnr", "PSNR (dB)"), ("ssim", "SSIM"),
-            ("all_present", "frames with every ball"), ("position_error_px", "position error (px), lost balls counted"),
-            ("direction_error_deg", "direction error (deg)"), ("vanished_frames", "frames losing a ball"),
+            ("all_present", f"frames with every {thing}"), ("position_error_px", f"position error (px), lost {thing}s counted"),
+            ("direction_error_deg", "direction error (deg)"), ("vanished_frames", f"frames losing a {thing}"),
             ("split_frames", "frames with extra blobs")]
     cols = [c for c in cols if any(c[0] in v.get("summary", {}) for v in ol.values())]
     rows = [[ROLLOUT_NAMES.get(k, k)] + [v["summary"].get(c) for c, _ in cols] for k, v in ol.items()]
@@ -133,8 +134,8 @@ def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None)
     if obj:
         truth = obj.get("truth_reading") or {}
         parts.append(f'<p class="sub">Objects judged {"against the true states" if obj.get("protocol") == "states" else "by a region detector"}: '
-                     f'{_esc(obj.get("presence", ""))}; a lost ball counts {_fmt(obj.get("penalty_px"))} px. On the true frames '
-                     f'this reads {_fmt(truth.get("all_present"))} of frames with every ball present'
+                     f'{_esc(obj.get("presence", ""))}; a lost {thing} counts {_fmt(obj.get("penalty_px"))} px. On the true frames '
+                     f'this reads {_fmt(truth.get("all_present"))} of frames with every {thing} present'
                      + (f', centroid offset {_fmt(truth.get("centroid_offset_px"))} px' if "centroid_offset_px" in truth else "")
                      + '. The ceiling decodes the true future latents: what any predictor can reach with this VAE.</p>')
     parts.append('<div class="gallery">'
