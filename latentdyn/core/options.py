@@ -25,7 +25,7 @@ from typing import Any, Iterator
 def option(default: Any, help: str, *, why: str = "", flag: str | None = None, choices: tuple[str, ...] | None = None,
            metavar: str | None = None, short: str | None = None, cli: bool = True, in_key: bool = True,
            may_resume: bool = False, minimum: float | None = None, maximum: float | None = None,
-           key_if_set: bool = False) -> Any:
+           key_if_set: bool | str = False) -> Any:
     """A dataclass field that carries its help text and how the CLI, caches and resume treat it.
 
     ``why``: the reason for the default (shown in ``--help`` and docs). ``flag``: the click
@@ -37,6 +37,10 @@ def option(default: Any, help: str, *, why: str = "", flag: str | None = None, c
     checked when the config is built. ``key_if_set``: an option added after runs were made whose
     default computes exactly what those runs computed; it enters the cache key only when set to
     something else, so finished stages keep their keys (and are skipped) across the addition.
+    ``key_if_set=True`` marks an option that was once always in the key (so the stage's
+    ``full_key``, which reproduces those keys, includes it); ``key_if_set="added"`` one that never
+    was (left out of ``full_key`` too). Either way a checkpoint saved before the option existed
+    resumes as if it had the default (``later_defaults``).
     """
     meta = {"help": help, "why": why, "flag": flag, "choices": choices, "metavar": metavar, "short": short, "cli": cli,
             "in_key": in_key, "may_resume": may_resume, "minimum": minimum, "maximum": maximum, "key_if_set": key_if_set}
@@ -64,7 +68,7 @@ class Option:
     may_resume: bool
     minimum: float | None
     maximum: float | None
-    key_if_set: bool = False
+    key_if_set: bool | str = False
 
     @property
     def optional(self) -> bool:
@@ -172,12 +176,26 @@ def closest(name: str, valid: list[str] | tuple[str, ...]) -> str:
 
 def key_settings(obj: Any, every: bool = False) -> dict[str, Any]:
     """The settings that can change what a stage computes (those with ``in_key``; a ``key_if_set``
-    option only when it differs from its default, or always with ``every``)."""
+    option only when it differs from its default, or, with ``every``, always when it was once
+    always in the key: ``key_if_set=True``, not ``"added"``)."""
     import json
 
     plain = json.loads(json.dumps(dataclasses.asdict(obj)))  # plain data, as config.to_dict gives
-    return {o.name: plain[o.name] for o in options(type(obj))
-            if o.in_key and (every or not (o.key_if_set and plain[o.name] == json.loads(json.dumps(o.default))))}
+
+    def keep(o: Option) -> bool:
+        if not o.key_if_set or plain[o.name] != json.loads(json.dumps(o.default)):
+            return True
+        return every and o.key_if_set is True
+
+    return {o.name: plain[o.name] for o in options(type(obj)) if o.in_key and keep(o)}
+
+
+def later_defaults(cls: type) -> dict[str, Any]:
+    """The defaults (plain data) of the options added after runs were made (``key_if_set``): what a
+    checkpoint's config that lacks them computed, so ``--resume`` accepts it."""
+    import json
+
+    return {o.name: json.loads(json.dumps(o.default)) for o in options(cls) if o.key_if_set}
 
 
 def resumable(cls: type) -> set[str]:

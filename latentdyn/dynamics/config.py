@@ -21,12 +21,12 @@ class TrainDynamicsConfig(TrainingOptions):
                           metavar="FILE")
     cell: str = option("gru", "The recurrent cell: gru (over the flat latent vector) or convgru (a convolutional GRU "
                        "over a spatial latent's maps, Ballas et al. 2016; needs a VAE trained with latent_channels).",
-                       choices=CELLS, why="gru: every latent, the setting of the published figures", key_if_set=True)
+                       choices=CELLS, why="gru: every latent, the setting of the published figures", key_if_set="added")
     hidden: int = option(128, "GRU width (convgru: hidden channels per latent-map position).", minimum=1, maximum=8192,
                          why="128: enough for 3 balls, fast on a CPU")
     kernel: int = option(3, "convgru: odd size of the square convolution kernels.", minimum=1, maximum=15,
                          why="3: a 1/8-resolution map moves less than one cell per frame in the shipped scenes",
-                         key_if_set=True)
+                         key_if_set="added")
     layers: int = option(1, "Stacked GRU layers.", minimum=1, maximum=16)
     use_logvar: bool = option(True, "Also read the posterior log-variances (the classic study fed means and variances).",
                               flag="--use-logvar/--means-only")

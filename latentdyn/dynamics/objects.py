@@ -88,7 +88,8 @@ def balls_from_scene(scene: dict | None) -> Balls | None:
         try:
             n, size = int(sp["n_sprites"]), float(sp["size"])
         except (KeyError, TypeError, ValueError):
-            raise LatentdynError("the scene attribute of a sprite scene lacks sprites.n_sprites or sprites.size") from None
+            raise LatentdynError("the scene attribute of a sprite scene lacks sprites.n_sprites or sprites.size; "
+                                 "regenerate the file with latentdyn generate") from None
         return Balls(np.full(n, size / 2.0), 4, None, "sprite")
     from latentdyn.core.config import from_dict
     from latentdyn.scenes.generate import SceneConfig

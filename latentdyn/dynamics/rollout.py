@@ -277,7 +277,7 @@ def _scene_balls(scene: dict | None, states: np.ndarray | None) -> tuple[O.Balls
     except LatentdynError:
         balls = None  # a definition this latentdyn cannot read: the region detector stands in
     if balls is not None and balls.n != n:
-        raise LatentdynError(f"the data's scene definition has {balls.n} balls but its states {n}; "
+        raise LatentdynError(f"the data's scene definition has {balls.n} {balls.name}s but its states {n}; "
                              "the file's scene attribute does not describe its states")
     return balls, n
 

@@ -36,18 +36,21 @@ import torch
 
 from latentdyn.core.config import from_dict, to_dict
 from latentdyn.core.errors import LatentdynError
-from latentdyn.core.options import check, resumable
+from latentdyn.core.options import check, later_defaults, resumable
 from latentdyn.core.rng import epoch_seed, torch_generator
 from latentdyn.dynamics.config import TrainDynamicsConfig
 from latentdyn.dynamics.model import LatentGRU, load_dynamics, make_predictor  # noqa: F401 (load_dynamics: re-exported)
 
 RESUME_MAY_CHANGE = resumable(TrainDynamicsConfig)
+RESUME_DEFAULTS = later_defaults(TrainDynamicsConfig)  # options a resumed checkpoint may predate
 TERMS = ("loss", "one_step_se", "one_step_nll", "open_loop_se")
 FRAME_TERM = "open_loop_frame_se"  # a term only when frame_loss_weight > 0 (the default rows stay as they were)
 
 
 def validate(cfg: TrainDynamicsConfig) -> None:
     """One-line errors for settings that cannot work together (before any file is read)."""
+    if cfg.cell == "convgru" and cfg.kernel % 2 == 0:
+        raise LatentdynError(f"--kernel {cfg.kernel}: use an odd size (the maps keep their size)")
     if cfg.frame_loss_weight > 0 and not cfg.vae:
         raise LatentdynError(f"--frame-loss-weight {cfg.frame_loss_weight:g} needs --vae RUN, the VAE that made the "
                              "latents (in an experiment: vae = a train-vae stage)")
@@ -273,6 +276,7 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
         extra={"data": {"latents": str(cfg.latents), "n_train": N * dist.world, "length": T, "latent_dim": latent_dim,
                         "latent_shape": list(latent_shape), "vae_sha256": vae_sha256, "val_split": cfg.val_split}},
         message=message, on_epoch=(lambda epoch, row: on_epoch(model, epoch)) if on_epoch else None,
+        defaults=RESUME_DEFAULTS,
     )
     try:
         row = run_epochs(fit, dist, device, progress, verbose, resume, RESUME_MAY_CHANGE, tracker)

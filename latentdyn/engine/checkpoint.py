@@ -86,14 +86,17 @@ class MetricsLog:
             os.fsync(f.fileno())
 
 
-def config_diff(old: dict, new: dict, ignore: set[str], prefix: str = "") -> list[str]:
-    """Keys whose values differ between two plain nested configs (``ignore``: dotted keys)."""
+def config_diff(old: dict, new: dict, ignore: set[str], prefix: str = "", defaults: dict | None = None) -> list[str]:
+    """Keys whose values differ between two plain nested configs (``ignore``: dotted keys). A
+    top-level key that ``old`` lacks reads as its value in ``defaults`` (options added since, at
+    the default that computes what the old run computed; ``options.later_defaults``)."""
     out = []
+    defaults = defaults or {}
     for k in sorted(set(old) | set(new)):
         key = f"{prefix}{k}"
         if key in ignore:
             continue
-        a, b = old.get(k), new.get(k)
+        a, b = old.get(k, defaults.get(k) if not prefix else None), new.get(k)
         if isinstance(a, dict) and isinstance(b, dict):
             out += config_diff(a, b, ignore, key + ".")
         elif a != b:
@@ -101,19 +104,21 @@ def config_diff(old: dict, new: dict, ignore: set[str], prefix: str = "") -> lis
     return out
 
 
-def prepare_run_dir(run_dir: Path, config: dict, kind: str, resume: bool, ignore: set[str]) -> dict | None:
+def prepare_run_dir(run_dir: Path, config: dict, kind: str, resume: bool, ignore: set[str],
+                    defaults: dict | None = None) -> dict | None:
     """Create or check a run folder; return the checkpoint to resume from (or None).
 
     A new run refuses a folder that already holds a run (so nothing is overwritten); a resumed
     run refuses a folder of another kind of model or with a different config (``ignore`` lists
-    the keys that may change on resume, such as the number of epochs).
+    the keys that may change on resume, such as the number of epochs; ``defaults``: what a key
+    the checkpoint predates stands for, see ``config_diff``).
     """
     last = run_dir / "last.pt"
     if resume:
         if not last.exists():
             raise LatentdynError(f"--resume: {run_dir} has no last.pt to resume from; start a new run without --resume")
         ck = load_checkpoint(last, kind)
-        diff = config_diff(ck["config"], config, ignore)
+        diff = config_diff(ck["config"], config, ignore, defaults=defaults)
         if diff:
             raise LatentdynError(f"--resume: the config differs from the run's ({'; '.join(diff[:3])}); resume with the same settings or use a new --out")
         return ck

@@ -55,6 +55,7 @@ class Fit:
     extra: dict = field(default_factory=dict)
     on_epoch: Callable[[int, dict], None] | None = None
     message: Callable[[dict], str] | None = None
+    defaults: dict = field(default_factory=dict)  # options added since a checkpoint was saved: options.later_defaults
 
 
 def make_scheduler(optimizer, schedule: str, epochs: int):
@@ -79,7 +80,7 @@ def run_epochs(fit: Fit, dist, device, progress: bool | None = None, verbose: bo
 
     scheduler = make_scheduler(fit.optimizer, fit.schedule, fit.epochs)
     first, best, log, since_best = start(fit.run_dir, fit.plain, fit.kind, resume, ignore, fit.model, fit.optimizer,
-                                         dist, scheduler)
+                                         dist, scheduler, fit.defaults)
     row: dict = {}
     for epoch in range(first, fit.epochs + 1):
         if fit.patience and since_best >= fit.patience:
@@ -161,7 +162,7 @@ def check_finite(value: float, epoch: int, run_dir: Path, what: str = "loss") ->
 
 
 def start(run_dir: Path, plain: dict, kind: str, resume: bool, ignore: set[str], model, optimizer,
-          dist=None, scheduler=None) -> tuple[int, float, MetricsLog, int]:
+          dist=None, scheduler=None, defaults: dict | None = None) -> tuple[int, float, MetricsLog, int]:
     """Prepare the run folder and restore a checkpoint when resuming.
 
     Returns (first epoch to run, best score so far, the metrics log, epochs since the best).
@@ -170,8 +171,9 @@ def start(run_dir: Path, plain: dict, kind: str, resume: bool, ignore: set[str],
     rank; the other ranks then load the same ``last.pt``.
     """
     if dist is None or not dist.active:
-        return _start(run_dir, plain, kind, resume, ignore, model, optimizer, scheduler)
-    first, best, log, since = dist.on_main(lambda: _start(run_dir, plain, kind, resume, ignore, model, optimizer, scheduler))
+        return _start(run_dir, plain, kind, resume, ignore, model, optimizer, scheduler, defaults)
+    first, best, log, since = dist.on_main(lambda: _start(run_dir, plain, kind, resume, ignore, model, optimizer, scheduler,
+                                                          defaults))
     if not dist.main and first > 1:
         ck = load_checkpoint(run_dir / "last.pt", kind, map_location=next(model.parameters()).device)
         _restore(ck, model, optimizer, scheduler)
@@ -186,10 +188,10 @@ def _restore(ck: dict, model, optimizer, scheduler) -> None:
 
 
 def _start(run_dir: Path, plain: dict, kind: str, resume: bool, ignore: set[str], model, optimizer,
-           scheduler=None) -> tuple[int, float, MetricsLog, int]:
+           scheduler=None, defaults: dict | None = None) -> tuple[int, float, MetricsLog, int]:
     import torch
 
-    ck = prepare_run_dir(run_dir, plain, kind, resume, ignore)
+    ck = prepare_run_dir(run_dir, plain, kind, resume, ignore, defaults)
     remove_stray_temporaries(run_dir)
     write_config(run_dir, plain)
     log = MetricsLog(run_dir / "metrics.jsonl")

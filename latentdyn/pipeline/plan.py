@@ -202,8 +202,9 @@ def compute_keys(exp: Experiment) -> None:
     still plan and run (``--only``), and running it fails with that reason before any work.
 
     A stage also gets ``full_key``, the same hash over every ``in_key`` setting with ``key_if_set``
-    options at their defaults included and its inputs' full keys: what a latentdyn before those
-    options were marked wrote. A record with either key is the same computation.
+    options at their defaults included (those marked ``True``; options ``"added"`` later never were
+    in a key) and its inputs' full keys: what a latentdyn before those options were marked wrote.
+    A record with either key is the same computation.
     """
     keys: dict[str, str] = {}
     full: dict[str, str] = {}

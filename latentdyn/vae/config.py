@@ -34,7 +34,7 @@ class TrainVAEConfig(TrainingOptions):
                                   "and width (latent_dim must then equal channels x ceil(H/8) x ceil(W/8), e.g. 8 x 8 x 8 = "
                                   "512 for 64x64 frames); its predictor can be a convolutional GRU (cell = convgru). "
                                   "0: a flat latent.", minimum=0, maximum=1024,
-                                  why="0: a flat latent, the setting of every published figure", key_if_set=True)
+                                  why="0: a flat latent, the setting of every published figure", key_if_set="added")
     beta: float = option(1.0, "Weight of the KL term (Higgins et al. 2017).", why="1 is the plain VAE", minimum=0.0)
     arch: str = option("resnet", "Encoder/decoder: tutorial (the TF CVAE tutorial, exact), mlp (2 dense layers each side) "
                        "or resnet (ours).", choices=ARCHS, why="resnet: about the tutorial's cost, better fits")

@@ -13,12 +13,13 @@ from pathlib import Path
 
 from latentdyn.core.config import from_dict, to_dict
 from latentdyn.core.errors import LatentdynError
-from latentdyn.core.options import check, resumable
+from latentdyn.core.options import check, later_defaults, resumable
 from latentdyn.core.rng import epoch_seed, torch_generator
 from latentdyn.vae.config import TrainVAEConfig
 from latentdyn.vae.data import batch_floats, open_frames, resolve_likelihood, val_split_of
 
 RESUME_MAY_CHANGE = resumable(TrainVAEConfig)
+RESUME_DEFAULTS = later_defaults(TrainVAEConfig)  # options a resumed checkpoint may predate
 TERMS = ("loss", "elbo", "rec", "kl")
 
 
@@ -117,6 +118,7 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
                         "val_split": cfg.val_split, "elbo_is_log_probability": honest}},
         on_epoch=on_epoch,
         message=message,
+        defaults=RESUME_DEFAULTS,
     )
     try:
         row = run_epochs(fit, dist, device, progress, verbose, resume, RESUME_MAY_CHANGE, tracker)

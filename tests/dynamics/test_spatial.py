@@ -190,3 +190,33 @@ def test_spatial_pipeline_through_cli(spatial_pipeline, tmp_path):
                             "--no-progress"])
     fails_cleanly(bad, "needs a spatial latent")
     assert not (tmp_path / "bad").exists()
+
+
+def test_checkpoint_from_before_the_cell_option_resumes(tmp_path):
+    """A dynamics run saved before ``cell`` and ``kernel`` existed (its config lacks them) resumes:
+    a missing key reads as the default that computes what the old run computed."""
+    from latentdyn.engine.checkpoint import config_diff
+
+    rng = np.random.default_rng(1)
+    mu = rng.standard_normal((8, 12, 3)).astype(np.float32)
+    path = tmp_path / "lat.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs.update({"format": "latentdyn-latents", "format_version": 1, "kind": "sequences", "latent_dim": 3,
+                        "vae_sha256": "0" * 64})
+        f["mu"] = mu
+        f["logvar"] = np.full(mu.shape, -4.0, np.float32)
+    cfg = TrainDynamicsConfig(latents=str(path), hidden=4, epochs=1, context=3, horizon=4, device="cpu")
+    train_dynamics(cfg, tmp_path / "d", progress=False, verbose=False)
+    last = tmp_path / "d" / "last.pt"
+    ck = torch.load(last, weights_only=True)
+    for k in ("cell", "kernel"):
+        del ck["config"][k]  # as latentdyn wrote it before the options existed
+    torch.save(ck, last)
+    assert config_diff(ck["config"], {**ck["config"], "cell": "gru", "kernel": 3}, set()) == \
+        ["cell: None -> 'gru'", "kernel: None -> 3"]  # without the defaults: a difference
+    train_dynamics(TrainDynamicsConfig(**{**vars(cfg), "epochs": 2}), tmp_path / "d", resume=True, progress=False, verbose=False)
+    assert load_dynamics(tmp_path / "d", "last")[2]["epoch"] == 2
+    # a real difference is still refused
+    with pytest.raises(LatentdynError, match="config differs"):
+        train_dynamics(TrainDynamicsConfig(**{**vars(cfg), "epochs": 3, "kernel": 5}), tmp_path / "d", resume=True,
+                       progress=False, verbose=False)

@@ -375,6 +375,9 @@ def test_options_added_later_leave_finished_stages_skipped(tiny_file, tiny_run, 
     X.compute_keys(exp)
     dyn = exp.stage("dynamics")
     assert "latent_noise" not in key_settings(dyn.settings) and key_settings(dyn.settings, every=True)["latent_noise"] == 0.0
+    # options that never were in a key (key_if_set="added") stay out of the full key too
+    assert not {"cell", "kernel"} & set(key_settings(dyn.settings, every=True))
+    assert "latent_channels" not in key_settings(exp.stage("vae").settings, every=True)
     assert dyn.key != dyn.full_key and exp.stage("rollout").key != exp.stage("rollout").full_key
     assert exp.stage("scenes").key == exp.stage("scenes").full_key  # no such option: one key
     src, _ = tiny_run
