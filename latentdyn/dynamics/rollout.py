@@ -236,6 +236,7 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     }
     result = {
         "split": cfg.split, "config": asdict(cfg), "vae": str(vae_run), "dynamics": str(dynamics_run), "data": str(data),
+        "predictor": getattr(dcfg, "cell", "gru"), "latent_shape": list(getattr(vae, "latent_shape", (vae.latent_dim,))),
         "sequences": [int(i) for i in ids], "frame_shape": list(shape),
         "one_step_se_per_frame": {k: float(v.mean()) for k, v in one_step.items()},
         "open_loop": {k: {"summary": _summary(v), "per_step": v} for k, v in open_loop.items()},

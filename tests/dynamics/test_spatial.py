@@ -178,6 +178,12 @@ def test_spatial_pipeline_through_cli(spatial_pipeline, tmp_path):
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "roll" / "metrics.json").read_text())
     assert len(res["open_loop"]["model"]["per_step"]["se_per_frame"]) == 6
+    assert res["predictor"] == "convgru" and res["latent_shape"] == [2, 4, 4]
+    from latentdyn.pipeline.report.html import Page
+    from latentdyn.pipeline.report.sections import _section_rollout
+
+    html = _section_rollout(Page(tmp_path), tmp_path / "roll", "rollout")
+    assert "ConvGRU predictor (ours)" in html and "GRU predictor (ours)</td>" not in html.replace("ConvGRU predictor (ours)", "")
     assert res["open_loop"]["model"]["summary"]["se_per_frame"] >= 0
     # a convgru on flat latents is refused in one line, before a run folder is made
     r = run(cli, ["train", "vae", "--data", str(d / "ball.h5"), "--out", str(tmp_path / "flat"), "--arch", "mlp",

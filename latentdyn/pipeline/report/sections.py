@@ -105,8 +105,11 @@ def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None)
     parts = [f'<p class="sub">{len(m.get("sequences", []))} test sequences; {K} observed frames, then {H} predicted '
              "open loop. One-step errors predict every frame from the true past (as the RTRBM/TSBN papers measured).</p>"]
     one = m.get("one_step_se_per_frame", {})
+    names = dict(ROLLOUT_NAMES)
+    if m.get("predictor") == "convgru":
+        names.update(model="ConvGRU predictor (ours)", model_samples_mean="ConvGRU predictor, sampled futures")
     header = ["method", "one-step squared error per frame"] + (["published"] if ref else [])
-    rows = [[ROLLOUT_NAMES.get(k, k), v] + ([ref.get(k)] if ref else []) for k, v in one.items()]
+    rows = [[names.get(k, k), v] + ([ref.get(k)] if ref else []) for k, v in one.items()]
     parts.append("<h3>One-step-ahead error</h3>" + _table(rows, header, ["ours" if k == "model" else "" for k in one]))
     if ref and settings.get("reference_source"):
         parts.append(f'<p class="sub">Published figures: {_esc(settings["reference_source"])}</p>')
@@ -118,7 +121,7 @@ def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None)
             ("direction_error_deg", "direction error (deg)"), ("vanished_frames", f"frames losing a {thing}"),
             ("split_frames", "frames with extra blobs")]
     cols = [c for c in cols if any(c[0] in v.get("summary", {}) for v in ol.values())]
-    rows = [[ROLLOUT_NAMES.get(k, k)] + [v["summary"].get(c) for c, _ in cols] for k, v in ol.items()]
+    rows = [[names.get(k, k)] + [v["summary"].get(c) for c, _ in cols] for k, v in ol.items()]
     classes = ["ours" if k == "model" else "" for k in ol]
     published = settings.get("published") or {}
     rows += _published_rows(published, [c for c, _ in cols])
