@@ -175,7 +175,7 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     check_vae_hash(dck["data"]["vae_sha256"], vae_run, f"the predictor in {dynamics_run}")
     if dyn.latent_dim != vae.latent_dim:
         raise LatentdynError(f"the predictor has {dyn.latent_dim} latent dimensions, the VAE {vae.latent_dim}")
-    if getattr(dyn, "latent_shape", vae.latent_shape) != vae.latent_shape:
+    if getattr(dyn, "latent_shape", vae.latent_shape) != vae.latent_shape:  # a ConvGRU reads maps; a GRU any layout
         raise LatentdynError(f"the predictor reads latent maps {dyn.latent_shape}, the VAE makes {vae.latent_shape}")
     K, H = cfg.context, cfg.horizon
     if H < 1:
@@ -236,7 +236,7 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     }
     result = {
         "split": cfg.split, "config": asdict(cfg), "vae": str(vae_run), "dynamics": str(dynamics_run), "data": str(data),
-        "predictor": getattr(dcfg, "cell", "gru"), "latent_shape": list(getattr(vae, "latent_shape", (vae.latent_dim,))),
+        "predictor": getattr(dcfg, "cell", "gru"), "latent_shape": list(vae.latent_shape),
         "sequences": [int(i) for i in ids], "frame_shape": list(shape),
         "one_step_se_per_frame": {k: float(v.mean()) for k, v in one_step.items()},
         "open_loop": {k: {"summary": _summary(v), "per_step": v} for k, v in open_loop.items()},

@@ -185,6 +185,11 @@ def test_spatial_pipeline_through_cli(spatial_pipeline, tmp_path):
     html = _section_rollout(Page(tmp_path), tmp_path / "roll", "rollout")
     assert "ConvGRU predictor (ours)" in html and "GRU predictor (ours)</td>" not in html.replace("ConvGRU predictor (ours)", "")
     assert res["open_loop"]["model"]["summary"]["se_per_frame"] >= 0
+    # a latent_dim that is not the map's size is refused in one line, before a run folder is made
+    fails_cleanly(run(cli, ["train", "vae", "--data", str(d / "ball.h5"), "--out", str(tmp_path / "badvae"),
+                            "--latent-dim", "30", "--latent-channels", "2", "--epochs", "1", "--device", "cpu",
+                            "--no-progress"]), "a 2 x 4 x 4 map has 32 dimensions; set latent_dim = 32")
+    assert not (tmp_path / "badvae").exists()
     # a convgru on flat latents is refused in one line, before a run folder is made
     r = run(cli, ["train", "vae", "--data", str(d / "ball.h5"), "--out", str(tmp_path / "flat"), "--arch", "mlp",
                   "--latent-dim", "3", "--epochs", "1", "--device", "cpu", "--no-progress"])
