@@ -24,7 +24,7 @@ from typing import Any
 from latentdyn.analysis.config import AnalyzeConfig, SteerConfig
 from latentdyn.core.config import dumps_toml, to_dict
 from latentdyn.core.errors import LatentdynError
-from latentdyn.core.fileio import atomic_path
+from latentdyn.core.fileio import atomic_path, check_writable_dir, make_folder
 from latentdyn.core.options import check, closest
 from latentdyn.dynamics.config import RolloutConfig, TrainDynamicsConfig
 from latentdyn.geometry.config import InterpolateConfig, LatentMapConfig
@@ -64,7 +64,7 @@ def configure(cls: type, config: Any = None, **overrides) -> Any:
 
 def save_config(folder: Path, config: Any) -> Path:
     """``folder/config.toml``: the resolved stage config (``latentdyn ... --config FOLDER`` reruns it)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     with atomic_path(folder / "config.toml") as tmp:
         tmp.write_text(dumps_toml(to_dict(config)))
     return folder / "config.toml"
@@ -109,6 +109,7 @@ def generate(config: GenerateConfig | None = None, *, out: str | Path, video: st
     for v in videos:
         if v.suffix.lower() not in VIDEO_SUFFIXES:
             raise LatentdynError(f"--video {v}: use a .mp4 or .gif file name")
+        check_writable_dir(v)  # before the generation, not after it
     scene = _with_data_dir(scene_definition(cfg), cfg.data_dir)
     path = scenes.generate(scene, out, cfg.sequences, seed=cfg.seed, splits=scenes.parse_splits(cfg.split),
                            workers=cfg.workers, progress=progress, run_config=to_dict(cfg))

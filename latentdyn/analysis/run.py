@@ -21,7 +21,7 @@ from latentdyn.analysis import directions as dirs
 from latentdyn.analysis import disentanglement as dis
 from latentdyn.analysis.factors import auto_order, ball_permutation, parse_factor, scene_factors
 from latentdyn.core.errors import LatentdynError
-from latentdyn.core.fileio import atomic_path
+from latentdyn.core.fileio import atomic_path, make_folder
 
 FIT_SCORE = "fit train, score test"
 
@@ -128,7 +128,7 @@ def _open(vae_run, source, out, split, train_split, data_dir, device, limit, see
     source = str(source or vae.source)
     data_dir = data_dir or vae.data_dir
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     tr = load_split(vae, source, train_split, data_dir, limit, seed, order)
     te = load_split(vae, source, split, data_dir, limit, seed + 1, order)
     return vae, source, out, tr, te

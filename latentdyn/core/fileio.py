@@ -1,7 +1,9 @@
-"""Small file helpers: atomic writes and content hashes.
+"""Small file helpers: atomic writes, output folders and content hashes.
 
 Every output of the toolkit is written to a temporary file beside its destination and renamed
 into place only when complete, so a crash, Ctrl-C or bad input never leaves a half-written file.
+The destination's missing folders are made as it is written (``data/new/tb.h5`` works in an empty
+folder); a file standing where a folder should be is a one-line error.
 """
 
 from __future__ import annotations
@@ -16,17 +18,52 @@ from typing import Iterator
 from latentdyn.core.errors import LatentdynError
 
 
+def _nearest_existing(folder: Path) -> Path:
+    """``folder`` or its closest ancestor that exists (as a file or a folder)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
 def check_writable_dir(path: str | os.PathLike) -> Path:
-    """Return ``path`` as a Path after checking its folder exists and can be written to."""
+    """Return ``path`` as a Path after checking that it can be written: its folder exists and is
+    writable, or can be made (``make_parent`` makes it when the file is written).
+
+    Nothing is created here, so a command can check its outputs before long work and leave no
+    empty folder behind when it fails. A missing folder is fine; a file in the folder's place, or
+    a folder that cannot be written, is a one-line error.
+    """
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise LatentdynError(f"cannot write {path}: folder {parent} does not exist; create it first")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise LatentdynError(f"cannot write {path}: folder {parent} is not writable; choose another --out")
+    base = _nearest_existing(parent)
+    if not base.is_dir():
+        raise LatentdynError(f"cannot write {path}: {base} is a file, not a folder; choose another --out")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise LatentdynError(f"cannot write {path}: folder {base} is not writable; choose another --out")
     if path.is_dir():
         raise LatentdynError(f"cannot write {path}: it is a folder; give a file name")
     return path
+
+
+def make_parent(path: str | os.PathLike) -> Path:
+    """Make the folder of ``path`` (and its parents) if missing, after ``check_writable_dir``; returns ``path``."""
+    path = check_writable_dir(path)
+    make_folder(path.parent if str(path.parent) else Path("."))
+    return path
+
+
+def make_folder(folder: str | os.PathLike) -> Path:
+    """Make ``folder`` and its parents if missing; a one-line error when a file is in the way or
+    the disk refuses."""
+    folder = Path(folder)
+    base = _nearest_existing(folder)
+    if not base.is_dir():
+        raise LatentdynError(f"cannot make folder {folder}: {base} is a file, not a folder; choose another --out")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LatentdynError(f"cannot make folder {folder}: {e.strerror or e}") from None
+    return folder
 
 
 @contextlib.contextmanager
@@ -34,10 +71,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
 
     The temporary file keeps the destination's suffix (writers such as ffmpeg pick the format
-    from it). On any exception, KeyboardInterrupt included, the temporary file is removed and the
-    destination is left as it was.
+    from it). Missing folders of ``path`` are made first (``make_parent``). On any exception,
+    KeyboardInterrupt included, the temporary file is removed and the destination is left as it was.
     """
-    path = check_writable_dir(path)
+    path = make_parent(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent or ".")
     os.close(fd)
     tmp_path = Path(tmp)

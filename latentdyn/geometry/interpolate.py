@@ -91,7 +91,7 @@ def interpolate(vae_run, source: str | None, out: str | Path, pairs: int = 8, cl
 
     from latentdyn.geometry import metric as G
     from latentdyn.engine.devices import pick_device
-    from latentdyn.core.fileio import atomic_path
+    from latentdyn.core.fileio import atomic_path, make_folder
     from latentdyn.geometry.latent_map import encode_source, magnification_map
     from latentdyn.vae.train import load_vae
 
@@ -152,7 +152,7 @@ def interpolate(vae_run, source: str | None, out: str | Path, pairs: int = 8, cl
         "length_ratio": q(ratio_len), "energy_ratio": q(ratio_en),
     }
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     with atomic_path(out / "interpolation.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     mag = None

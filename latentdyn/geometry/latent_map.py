@@ -112,7 +112,7 @@ def latent_map(vae_run, source: str | None, out: str | Path, split: str = "test"
     import torch
 
     from latentdyn.engine.devices import pick_device
-    from latentdyn.core.fileio import atomic_path
+    from latentdyn.core.fileio import atomic_path, make_folder
     from latentdyn.viz.figures import _plt, save_figures
     from latentdyn.vae.train import load_vae
 
@@ -124,7 +124,7 @@ def latent_map(vae_run, source: str | None, out: str | Path, split: str = "test"
     if len(mu) == 0:
         raise LatentdynError(f"the {split!r} split of {source} is empty")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     d = mu.shape[1]
     arrays = {"mu": mu}
     if labels is not None:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from latentdyn.core.errors import LatentdynError
-from latentdyn.core.fileio import atomic_path
+from latentdyn.core.fileio import atomic_path, make_folder
 
 FIT = "fit train, score test"
 
@@ -139,7 +139,7 @@ def write_summary(runs: list[dict], out_dir: Path, x: str, metrics: list[str], t
         raise LatentdynError(f"metrics: {bad[0]!r} is no score{closest(bad[0], list(METRICS))}; use {', '.join(METRICS)}")
     if not runs:
         raise LatentdynError("analyze names no analyze stage; list the swept analyze stages, e.g. analyze = [\"analyze\"]")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     summary = {"format": "latentdyn-sweep-summary", "version": 1, "title": title, "metrics": metrics, **summarize(runs, x)}
     with atomic_path(out_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")

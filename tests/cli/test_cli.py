@@ -58,7 +58,8 @@ def test_generate_bad_input(runner, tmp_path, args, needles):
 
 
 def test_unwritable_and_missing_paths(runner, tmp_path):
-    _fails_cleanly(runner.invoke(cli, ["generate", "three_balls", "--out", str(tmp_path / "no" / "o.h5")]), "does not exist")
+    (tmp_path / "file").write_text("in the way")
+    _fails_cleanly(runner.invoke(cli, ["generate", "three_balls", "--out", str(tmp_path / "file" / "o.h5")]), "is a file")
     _fails_cleanly(runner.invoke(cli, ["video", str(tmp_path / "none.h5"), "--out", str(tmp_path / "v.mp4")]), "does not exist")
     (tmp_path / "junk.h5").write_bytes(b"not hdf5 at all")
     _fails_cleanly(runner.invoke(cli, ["info", str(tmp_path / "junk.h5")]), "not a readable HDF5")
