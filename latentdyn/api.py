@@ -132,7 +132,8 @@ def import_video(config: ImportVideoConfig | None = None, *, out: str | Path, **
     with open_scenes(path) as sf:
         metrics = {"clips": sf.n_sequences, "length": sf.length, "frame_shape": list(sf.frame_shape),
                    "source_frames": int(sf.file.attrs["source_frames"]),
-                   "fps": float(sf.file.attrs["fps"]) if sf.file.attrs.get("fps") else None}
+                   "fps": float(sf.file.attrs["fps"]) if sf.file.attrs.get("fps") else None,
+                   "splits": json.loads(sf.file.attrs["splits_summary"])}  # clips per split, and any left out
     return Result("import-video", Path(path), metrics, {"scenes": Path(path)}, cfg)
 
 

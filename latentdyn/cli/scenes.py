@@ -79,6 +79,10 @@ def info(file) -> None:
             click.echo(f"sprites from {g.get('dataset', 'a dataset')}: dataset index and label of each, per sequence")
         for name, idx in sf.splits.items():
             click.echo(f"split {name}: {len(idx)} sequences")
+        if "splits_summary" in sf.file.attrs:  # an imported video: where its clips went, and why any are in no split
+            from latentdyn.scenes.video_import import describe_splits
+
+            click.echo(describe_splits(json.loads(sf.file.attrs["splits_summary"])))
         if sf.scene:
             click.echo("scene: " + json.dumps(sf.scene, sort_keys=False))
 
@@ -101,6 +105,9 @@ def import_video(source, out, config_file, **params) -> None:
     m = res.metrics
     click.echo(f"wrote {res.out}: {m['clips']} clips x {m['length']} frames of {'x'.join(map(str, m['frame_shape']))} "
                f"from {m['source_frames']} frames" + (f" at {m['fps']:g} fps" if m["fps"] else ""))
+    from latentdyn.scenes.video_import import describe_splits
+
+    click.echo(describe_splits(m["splits"]))
 
 
 COMMANDS = [scenes_cmd, generate, import_video, video, info]

@@ -101,3 +101,19 @@ def sha256_file(path: str | os.PathLike, block: int = 1 << 20) -> str:
         while chunk := f.read(block):
             h.update(chunk)
     return h.hexdigest()
+
+
+KNOWN_FORMATS = {"latentdyn-scenes": "a scene file", "latentdyn-latents": "a latents file"}
+
+
+def format_found(h5file) -> str:
+    """What an open HDF5 file says it is, for an error naming what was found instead of what was
+    wanted: "format 'latentdyn-scenes': a scene file", or "no 'format' attribute; top level: x, y"."""
+    fmt = h5file.attrs.get("format")
+    if fmt is not None:
+        fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+        known = KNOWN_FORMATS.get(str(fmt))
+        return f"format {str(fmt)!r}" + (f": {known}" if known else "")
+    names = sorted(h5file.keys())
+    held = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "") if names else "nothing"
+    return f"no 'format' attribute; top level: {held}"

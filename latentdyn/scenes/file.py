@@ -8,6 +8,7 @@ Layout (format "latentdyn-scenes", version 1)::
     /splits/<name>    int64 sorted sequence indices (optional; e.g. train, val, test)
     /sprites/...      sprite scenes only (optional): index, label (N, n) and source_split (N,)
     /clip_start       imported videos only (optional): int64 (N,) first source frame of each clip
+                      (and the root attribute splits_summary: clips per split, and any left out)
 
 Any file with this layout is accepted by every stage, whoever wrote it.
 """
@@ -22,6 +23,7 @@ import h5py
 import numpy as np
 
 from latentdyn.core.errors import LatentdynError
+from latentdyn.core.fileio import format_found
 
 FORMAT = "latentdyn-scenes"
 FORMAT_VERSION = 1
@@ -150,12 +152,14 @@ class SceneFile:
 
     def _validate(self) -> None:
         attrs, p = self.file.attrs, self.path
-        fmt = attrs.get("format")
-        if fmt != FORMAT:
-            found = f"format {fmt!r}" if fmt is not None else "no 'format' attribute"
-            raise LatentdynError(f"{p} is not a scene file ({found}); see docs/formats.md or run `latentdyn generate`")
+        if attrs.get("format") != FORMAT:
+            raise LatentdynError(f"{p} is not a scene file ({format_found(self.file)}); see docs/formats.md or run "
+                                 "`latentdyn generate`")
         version = attrs.get("format_version")
-        if version is None or int(version) > FORMAT_VERSION or int(version) < 1:
+        if version is None:
+            raise LatentdynError(f"{p} has format {FORMAT!r} but no 'format_version' attribute; it is damaged or was not "
+                                 "written by latentdyn")
+        if int(version) > FORMAT_VERSION or int(version) < 1:
             raise LatentdynError(
                 f"{p} has scene format version {version}; this latentdyn reads versions 1..{FORMAT_VERSION}: upgrade latentdyn"
             )

@@ -8,7 +8,9 @@ ITU-R 601-2 luma as Pillow's ``convert("L")`` (the weights of ``datasets.transfo
 Clip c holds frames ``c * stride ... c * stride + clip_length - 1``, so a video of F frames
 gives ``floor((F - clip_length) / stride) + 1`` clips. Memory holds ``clip_length`` frames and
 one block of compressed clips, whatever the length of the video; the output appears only when
-complete (``latentdyn.core.fileio.atomic_path``).
+complete (``latentdyn.core.fileio.atomic_path``). The file's ``splits_summary`` attribute says how
+many clips each split got and, with ``split_mode = "time"``, how many were left out between two
+splits because they share frames with the clips before them (``latentdyn info`` prints it).
 """
 
 from __future__ import annotations
@@ -132,22 +134,50 @@ def _transform(im: np.ndarray, size: tuple[int, int] | None, grey: bool, first_s
     return np.asarray(pil.convert("L" if grey else "RGB"))  # (h, w) or (h, w, 3)
 
 
-def _time_splits(starts: np.ndarray, clip_length: int, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
+def _time_splits(starts: np.ndarray, clip_length: int, fractions: dict[str, float], seed: int
+                 ) -> tuple[dict[str, np.ndarray], list[dict]]:
     """Consecutive runs of clips per split, in the given order; a clip that shares frames with a
-    clip of an earlier split is left out of every split (no frame is both seen and held out)."""
+    clip of an earlier split is left out of every split (no frame is both seen and held out).
+
+    Returns the splits and the gaps: ``{"before": split, "after": earlier split, "clips": n}`` for
+    each split whose first ``n`` clips were left out."""
     from latentdyn.scenes.generate import assign_splits
 
     counts = [len(v) for v in assign_splits(len(starts), fractions, seed).values()]  # largest remainder
     bounds = np.concatenate([[0], np.cumsum(counts)]).astype(int)
-    out, last_end = {}, None  # last_end: one past the last frame of the earlier splits' clips
+    out, gaps, last_end, last_name = {}, [], None, None  # last_end: one past the last frame of the earlier splits' clips
     for k, name in enumerate(fractions):
         idx = np.arange(bounds[k], bounds[k + 1])
         if last_end is not None:
-            idx = idx[starts[idx] >= last_end]
+            kept = idx[starts[idx] >= last_end]
+            if len(kept) < len(idx):
+                gaps.append({"before": name, "after": last_name, "clips": int(len(idx) - len(kept))})
+            idx = kept
         out[name] = idx.astype(np.int64)
         if len(idx):
-            last_end = int(starts[idx[-1]]) + clip_length
-    return out
+            last_end, last_name = int(starts[idx[-1]]) + clip_length, name
+    return out, gaps
+
+
+def split_summary(mode: str, n_clips: int, parts: dict[str, np.ndarray], gaps: list[dict]) -> dict:
+    """Where the clips went: ``{"mode", "clips", "counts": {split: n}, "left_out", "gaps"}`` (the
+    ``splits_summary`` attribute of an imported file, shown by ``latentdyn info``)."""
+    counts = {k: int(len(v)) for k, v in parts.items()}
+    return {"mode": mode, "clips": int(n_clips), "counts": counts,
+            "left_out": int(n_clips - sum(counts.values())) if counts else 0, "gaps": gaps}
+
+
+def describe_splits(summary: dict) -> str:
+    """One line: 'splits (time) of 97 clips: train 77, val 7, test 7; 6 clips in no split: ...'."""
+    if not summary.get("counts"):
+        return f"no splits: all {summary['clips']} clips in one set"
+    line = (f"splits ({summary['mode']}) of {summary['clips']} clips: "
+            + ", ".join(f"{k} {n}" for k, n in summary["counts"].items()))
+    if summary.get("left_out"):
+        where = " and ".join(f"{g['clips']} between {g['after']} and {g['before']}" for g in summary["gaps"])
+        line += (f"; {summary['left_out']} clips in no split ({where}): they share frames with the clips of the "
+                 "split before them, so no frame is both trained on and held out")
+    return line
 
 
 def import_video(
@@ -230,9 +260,10 @@ def import_video(
                 )
             _flush(writer, pending, starts)
             start_arr = np.asarray(starts, np.int64)
-            parts = (assign_splits(len(starts), fractions, seed) if split_mode == "random"
-                     else _time_splits(start_arr, clip_length, fractions, seed))
+            parts, gaps = ((assign_splits(len(starts), fractions, seed), []) if split_mode == "random"
+                           else _time_splits(start_arr, clip_length, fractions, seed))
             writer.write_splits(parts)
+            info["splits_summary"] = split_summary(split_mode, len(starts), parts, gaps)
             rate = fps if fps is not None else info.get("source_fps")
             settings = {"source": str(src), "size": list(shape[:2]), "grey": grey, "clip_length": clip_length,
                         "stride": stride, "split": fractions, "split_mode": split_mode, "seed": seed, "fps": fps}

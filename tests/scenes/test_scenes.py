@@ -183,3 +183,38 @@ def test_generate_starts_without_torch():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize(
+    "attrs,data,match",
+    [
+        ({}, {"x": np.zeros(3), "y": np.zeros(2)}, r"not a scene file \(no 'format' attribute; top level: x, y\)"),
+        ({"format": "latentdyn-latents", "format_version": 1}, {"mu": np.zeros((2, 3))},
+         r"not a scene file \(format 'latentdyn-latents': a latents file\)"),
+        ({"format": "latentdyn-scenes"}, {"frames": np.zeros((2, 3, 4, 4), np.uint8)}, "no 'format_version' attribute"),
+    ],
+)
+def test_format_errors_name_what_was_found(tmp_path, attrs, data, match):
+    p = tmp_path / "other.h5"
+    with h5py.File(p, "w") as f:
+        f.attrs.update(attrs)
+        for k, v in data.items():
+            f[k] = v
+    with pytest.raises(LatentdynError, match=match) as e:
+        open_scenes(p)
+    assert "None" not in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.xfail(strict=True, reason="needs the one-line change of LatentFile's format error in latentdyn/vae/encode.py "
+                                       "(use latentdyn.core.fileio.format_found); then remove this mark")
+def test_a_latents_file_error_names_the_format_found(tmp_path, scene_file):
+    from latentdyn.vae.encode import open_latents
+
+    p = tmp_path / "plain.h5"
+    with h5py.File(p, "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(LatentdynError, match=r"not a latents file \(no 'format' attribute; top level: x\)") as e:
+        open_latents(p)
+    assert "None" not in str(e.value)
+    with pytest.raises(LatentdynError, match=r"format 'latentdyn-scenes': a scene file"):
+        open_latents(scene_file)

@@ -214,3 +214,30 @@ def test_an_imported_mp4_trains_and_rolls_out_end_to_end(media, tmp_path):
     from latentdyn.pipeline.report.page import write_report
 
     assert "Open loop" in write_report(tmp_path / "roll").read_text()
+
+
+def test_time_splits_say_where_every_clip_went(media, tmp_path):
+    """10 clips at 0.5/0.25/0.25 in time order: 5/3/2 before the gaps; the first clip of val and of
+    test shares frames with the split before it and is left out; import-video and info say so."""
+    import latentdyn as ld
+
+    d, _ = media
+    res = ld.import_video(source=str(d / "png"), out=tmp_path / "t.h5", size="8", clip_length=4, stride=2,
+                          split="train=0.5,val=0.25,test=0.25", split_mode="time")
+    s = res.metrics["splits"]
+    assert s["clips"] == 10 and s["counts"] == {"train": 5, "val": 2, "test": 1} and s["left_out"] == 2
+    assert s["gaps"] == [{"before": "val", "after": "train", "clips": 1}, {"before": "test", "after": "val", "clips": 1}]
+    with open_scenes(tmp_path / "t.h5") as sf:
+        assert {k: len(v) for k, v in sf.splits.items()} == s["counts"]
+        assert json.loads(sf.file.attrs["splits_summary"]) == s
+    line = ("splits (time) of 10 clips: train 5, val 2, test 1; 2 clips in no split (1 between train and val and 1 "
+            "between val and test)")
+    r = CliRunner().invoke(cli, ["import-video", str(d / "png"), "--out", str(tmp_path / "c.h5"), "--size", "8",
+                                 "--clip-length", "4", "--stride", "2", "--split", "train=0.5,val=0.25,test=0.25",
+                                 "--split-mode", "time"])
+    assert r.exit_code == 0 and line in r.output, r.output
+    r = CliRunner().invoke(cli, ["info", str(tmp_path / "c.h5")])
+    assert r.exit_code == 0 and "split val: 2 sequences" in r.output and line in r.output, r.output
+    r = CliRunner().invoke(cli, ["import-video", str(d / "png"), "--out", str(tmp_path / "r.h5"), "--size", "8",
+                                 "--clip-length", "4", "--stride", "2", "--split", "train=0.5,test=0.5"])
+    assert "splits (random) of 10 clips: train 5, test 5\n" in r.output and "no split" not in r.output, r.output
