@@ -1,13 +1,16 @@
 """Videos for review: grids of frame sequences written as MP4 (H.264) or GIF.
 
 Small frames (28 px) are upscaled by pixel repetition (nearest neighbour) so they stay sharp,
-tiled into a grid with a label over each tile, and stamped with the frame number. MP4 goes
+tiled into a grid with a label over each tile, and stamped with the frame number. Labels are
+drawn in a scalable font sized to the tiles (``label_size``: at least 13 px, a sixth of a tile's
+height), so they stay readable where the report shows the video at its own size. MP4 goes
 through the ffmpeg that imageio-ffmpeg ships (H.264, yuv420p, faststart: plays in browsers);
 GIF through Pillow. Files are written atomically.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import Sequence
@@ -19,7 +22,7 @@ from latentdyn.core.fileio import atomic_path, check_writable_dir
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 BACKGROUND = 24  # grey level between tiles and behind labels
-TEXT_ROW = 14  # pixels of the label strips
+MIN_LABEL = 13  # px: the smallest label text; 13 CSS px is the report's caption size
 
 
 def to_rgb(frames: np.ndarray) -> np.ndarray:
@@ -46,12 +49,48 @@ def auto_scale(height: int, target: int = 112) -> int:
     return max(1, round(target / height))
 
 
-def _draw_text(img: np.ndarray, xy: tuple[int, int], text: str, fill=(235, 235, 235)) -> None:
-    """Draw ``text`` onto an (H, W, 3) uint8 array in place with Pillow's built-in font."""
-    from PIL import Image, ImageDraw, ImageFont
+@functools.lru_cache(maxsize=16)
+def label_font(size: int):
+    """A scalable sans-serif font of ``size`` pixels: Pillow's own (Pillow >= 10.1), else the DejaVu
+    Sans that matplotlib ships, else Pillow's fixed bitmap font (about 11 px) where FreeType is absent."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, ImportError, OSError):  # Pillow < 10.1, or no FreeType
+        pass
+    try:
+        from matplotlib import font_manager
+
+        return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size)
+    except (ImportError, OSError):
+        return ImageFont.load_default()
+
+
+def label_size(height: int) -> int:
+    """Label text size (px) for tiles or frames ``height`` px tall: a sixth of it, from 13 to 24 px."""
+    return int(min(24, max(MIN_LABEL, round(height / 6))))
+
+
+def text_width(text: str, size: int) -> int:
+    """Width in pixels of ``text`` drawn at ``size``."""
+    box = label_font(size).getbbox(text)
+    return int(box[2] - box[0])
+
+
+def fitted_size(text: str, size: int, width: int) -> int:
+    """``size``, or smaller (down to 9 px) until ``text`` fits in ``width`` pixels."""
+    while size > 9 and text_width(text, size) > width:
+        size -= 1
+    return size
+
+
+def _draw_text(img: np.ndarray, xy: tuple[int, int], text: str, size: int = MIN_LABEL, fill=(235, 235, 235)) -> None:
+    """Draw ``text`` (``size`` px) onto an (H, W, 3) uint8 array in place."""
+    from PIL import Image, ImageDraw
 
     pil = Image.fromarray(img)
-    ImageDraw.Draw(pil).text(xy, text, fill=fill, font=ImageFont.load_default())
+    ImageDraw.Draw(pil).text(xy, text, fill=fill, font=label_font(size))
     img[...] = np.asarray(pil)
 
 
@@ -65,7 +104,8 @@ def grid(
 ) -> np.ndarray:
     """Tile sequences of equal length (each (T, H, W[, C]) uint8) into one (T, H', W', 3) video.
 
-    ``labels`` go above each tile, ``title`` (one string per frame) above the whole grid.
+    ``labels`` go above each tile, ``title`` (one string per frame) above the whole grid, in text
+    sized to the tiles (``label_size``); a label wider than its tile is set smaller to fit it.
     """
     tiles = [upscale(to_rgb(p), scale) for p in panels]
     T = tiles[0].shape[0]
@@ -74,8 +114,9 @@ def grid(
     cols = columns or math.ceil(math.sqrt(len(tiles)))
     rows = math.ceil(len(tiles) / cols)
     th, tw = tiles[0].shape[1:3]
-    lab = TEXT_ROW if labels else 0
-    head = TEXT_ROW + gap if title else 0
+    size = label_size(th)
+    lab = size + 6 if labels else 0  # the label strip above each tile
+    head = size + 8 + gap if title else 0
     H = head + rows * (lab + th + gap) + gap
     W = cols * (tw + gap) + gap
     H, W = H + H % 2, W + W % 2  # H.264 in yuv420p needs even sides
@@ -87,13 +128,14 @@ def grid(
         x = gap + c * (tw + gap)
         out[:, y : y + th, x : x + tw] = tile
         if labels:
-            _draw_text(strip, (x, y - lab + 1), labels[k])
+            _draw_text(strip, (x, y - lab + 1), labels[k], fitted_size(labels[k], size, tw + gap))
     if labels:
         mask = (strip != BACKGROUND).any(-1)  # (H, W) text pixels
         out[:, mask] = strip[mask]
     if title:
+        tsize = min(fitted_size(t, size + 2, W - 2 * gap) for t in set(title))  # one size for every frame
         for t in range(T):
-            _draw_text(out[t], (gap, 1), title[t])
+            _draw_text(out[t], (gap, 2), title[t], tsize)
     return out
 
 
@@ -188,7 +230,8 @@ def scene_video(
     scene_path: str | Path, out: str | Path, sequences: str | Sequence[int] | None = None,
     fps: float = 10.0, scale: int | None = None,
 ) -> Path:
-    """Video of a grid of sequences from a scene file, with the frame number on every frame."""
+    """Video of a grid of sequences from a scene file, with the frame number on every frame and
+    each sequence's split ("seq 3 (val)") over its tile."""
     from latentdyn.scenes.file import open_scenes
 
     if Path(out).suffix.lower() not in VIDEO_SUFFIXES:
@@ -199,7 +242,9 @@ def scene_video(
         clips = [sf.read_frames(i) for i in idx]  # each (T, H, W[, C])
         name = (sf.scene or {}).get("scene", {}).get("name", Path(scene_path).stem)
         T = sf.length
+        split_of = {int(i): k for k, ids in sf.splits.items() for i in ids}  # sequence -> the split holding it
     s = scale or auto_scale(clips[0].shape[1])
     title = [f"{name}  frame {t + 1}/{T}" for t in range(T)]
-    frames = grid(clips, labels=[f"seq {i}" for i in idx], scale=s, title=title)
+    labels = [f"seq {i}" + (f" ({split_of[i]})" if i in split_of else "") for i in idx]
+    frames = grid(clips, labels=labels, scale=s, title=title)
     return write_video(frames, out, fps)
