@@ -294,28 +294,41 @@ def _finite(x):
     return x
 
 
+FIGURE_WIDTH = 10.5  # inches: the report shows figures at 96 px per inch, and its column holds about 11
+
+
 def plot_errors(result: dict, path: Path) -> Path:
     """Per-step curves of the model, the ceiling (true latents decoded) and the baselines: squared
-    error, SSIM, the fraction of frames with every ball present and the failure-counting position error."""
+    error, SSIM, the fraction of frames with every ball present and the failure-counting position
+    error. Two panels a row and one legend for all, so the figure reads at the report's width
+    (``FIGURE_WIDTH``); the title names the split."""
     from latentdyn.viz.figures import _plt, save_figure
 
     plt = _plt()
     ol = result["open_loop"]
+    thing = ((result.get("objects") or {}).get("objects")) or "ball"
     names = {"se_per_frame": "squared error per frame", "ssim": "SSIM (higher is better)",
-             "all_present": "frames with every ball present", "position_error_px": "ball position error (px; lost: penalty)"}
+             "all_present": f"fraction of frames with every {thing}", "position_error_px": f"{thing} position error (px; lost: penalty)"}
     keys = [k for k in names if k in ol["model"]["per_step"]]
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.6), squeeze=False)
-    for ax, key in zip(axes[0], keys):
+    cols = min(2, len(keys))
+    rows = -(-len(keys) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(FIGURE_WIDTH, 0.7 + 3.3 * rows), squeeze=False, layout="constrained")
+    for ax, key in zip(axes.flat, keys):
         for name, v in ol.items():
             y = np.asarray([np.nan if x is None else x for x in v["per_step"][key]], float)
             label = "ceiling (true latents decoded)" if name == "reconstruction" else name.replace("_", " ")
             ax.plot(np.arange(1, len(y) + 1), y, label=label, lw=2.2 if name == "model" else 1.2,
                     ls="--" if name == "reconstruction" else "-")
         ax.set_xlabel("predicted step")
-        ax.set_ylabel(names[key])
+        ax.set_title(names[key], fontsize=11)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"open-loop rollout after {result['config']['context']} observed frames ({result.get('split', 'test')} split)")
+    for ax in axes.flat[len(keys):]:
+        ax.set_visible(False)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(3, len(labels)), fontsize=10, frameon=False)
+    n = len(result.get("sequences", []))
+    fig.suptitle(f"open-loop rollout after {result['config']['context']} observed frames: "
+                 f"{result.get('split', 'test')} split" + (f", {n} sequences" if n else ""), fontsize=12)
     return save_figure(fig, path)
 
 
