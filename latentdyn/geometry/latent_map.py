@@ -9,7 +9,8 @@
   log-density log p(z) as contours over it (N(0, I) or the flow prior: ``prior_log_density``).
   With a flow prior the manifold grid is the inverse-CDF grid of the prior's base pushed
   through the flow (z = g(u)), so it covers the prior's quantiles, as the plain grid does for N(0, I).
-- For more dimensions: a PCA projection, and a pairwise panel of the most active dimensions.
+- For more dimensions: a PCA projection, and a pairwise panel of the most active dimensions,
+  coloured like the map, with its colour bar (or class legend).
 Figures are written as PNG and PDF, with the plotted arrays beside them (``latent_map.npz``).
 """
 
@@ -106,6 +107,56 @@ def _scatter(ax, mu2, labels, names, values=None, vname=""):
         ax.figure.colorbar(sc, ax=ax, label=vname, fraction=0.046)
 
 
+def _panel_axes(plt, n: int):
+    """A figure of ``n`` scatter panels, two a row (5.6 x 4.8 in each): no wider than the report's column."""
+    cols = min(2, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.6 * cols, 4.8 * rows), squeeze=False, layout="constrained")
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def _pairs_figure(mu: np.ndarray, labels, names, panel: tuple, split: str):
+    """Pairwise scatter of the (up to) four dimensions of largest variance, histograms on the
+    diagonal, coloured like the latent map's first panel, with its key: the class legend, or a
+    colour bar naming the factor."""
+    from latentdyn.viz.figures import _plt
+
+    plt = _plt()
+    var = mu.var(0)
+    top = np.argsort(-var)[: min(4, mu.shape[1])]
+    k = len(top)
+    values, vname = panel
+    fig, axes = plt.subplots(k, k, figsize=(2.4 * k + 1.2, 2.4 * k), squeeze=False, layout="constrained")
+    sc = None
+    for i, a in enumerate(top):
+        for j, b in enumerate(top):
+            ax = axes[i, j]
+            ax.tick_params(labelsize=8)
+            if i == j:
+                ax.hist(mu[:, a], bins=40, color="0.4")
+            elif labels is not None:
+                cmap = plt.get_cmap("tab10")
+                for c, name in enumerate(names):
+                    sel = labels == c
+                    ax.scatter(mu[sel, b], mu[sel, a], s=1, color=cmap(c % 10), label=name, linewidths=0)
+            else:
+                sc = ax.scatter(mu[:, b], mu[:, a], s=1, c=values, cmap="viridis", linewidths=0)
+            if i == k - 1:
+                ax.set_xlabel(f"z{b + 1}")
+            if j == 0:
+                ax.set_ylabel(f"z{a + 1}")
+    if labels is not None and k > 1:
+        handles, classes = axes[0, 1].get_legend_handles_labels()
+        fig.legend(handles, classes, loc="outside right center", markerscale=6, fontsize=8, title="class")
+    elif sc is not None and vname:
+        fig.colorbar(sc, ax=axes, label=vname, fraction=0.04, shrink=0.6)
+    fig.suptitle(f"most active dimensions, posterior means of the {split} split (variance "
+                 f"{', '.join(f'{var[t]:.2f}' for t in top)})", fontsize=10)
+    return fig
+
+
 def latent_map(vae_run, source: str | None, out: str | Path, split: str = "test", data_dir=None, device: str = "auto",
                limit: int = 5000, grid: int = 20) -> dict:
     """Write the latent-map figures of a VAE on a split into ``out``; returns the written paths."""
@@ -134,7 +185,7 @@ def latent_map(vae_run, source: str | None, out: str | Path, split: str = "test"
     written = []
     varying = {k: v for k, v in factors.items() if np.ptp(v) > 1e-3 * max(1.0, float(np.abs(v).max()))}  # a constant colours nothing
     panels = [(None, "")] if labels is not None else [(v, k) for k, v in varying.items()] or [(np.zeros(len(mu)), "")]
-    title = f"{Path(vae_run).name}: {source} ({split}), {len(mu):,} points"
+    title = f"{Path(vae_run).name}: {Path(source).name}, {split} split, {len(mu):,} points"
     if d == 2:
         lo, hi = mu.min(0) - 0.5, mu.max(0) + 0.5
         mgrid, mag = magnification_map(vae, lo, hi, device=dev)
@@ -142,8 +193,8 @@ def latent_map(vae_run, source: str | None, out: str | Path, split: str = "test"
         arrays.update(magnification=mag, magnification_grid=mgrid, prior_log_density=logp, prior_log_density_axes=axes_lp)
         top = float(logp.max())
         levels = [top - k for k in (8.0, 6.0, 4.0, 2.0, 1.0)]  # nats below the highest density in view
-        fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.8), squeeze=False, layout="constrained")
-        for ax, (vals, vname) in zip(axes[0], panels):
+        fig, axes = _panel_axes(plt, len(panels))
+        for ax, (vals, vname) in zip(axes, panels):
             ax.imshow(np.log10(mag + 1e-12), extent=(lo[0], hi[0], lo[1], hi[1]), origin="lower", cmap="Greys",
                       aspect="auto", alpha=0.9)
             cs = ax.contour(axes_lp[0], axes_lp[1], logp, levels=levels, colors="tab:red", linewidths=0.7, alpha=0.9,
@@ -174,31 +225,14 @@ def latent_map(vae_run, source: str | None, out: str | Path, split: str = "test"
         _, s, vt = np.linalg.svd(centred[: min(len(centred), 20000)], full_matrices=False)
         pca = centred @ vt[:2].T  # (N, 2)
         arrays.update(pca=pca, pca_components=vt[:2], pca_explained=(s**2 / (s**2).sum())[:2])
-        fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.8), squeeze=False, layout="constrained")
-        for ax, (vals, vname) in zip(axes[0], panels):
+        fig, axes = _panel_axes(plt, len(panels))
+        for ax, (vals, vname) in zip(axes, panels):
             _scatter(ax, pca, labels, names, vals, vname)
             ax.set_xlabel(f"PC1 ({arrays['pca_explained'][0]:.0%})")
             ax.set_ylabel(f"PC2 ({arrays['pca_explained'][1]:.0%})")
         fig.suptitle(title + " (PCA of the means)", fontsize=10)
         written += save_figures(fig, out / "latent_map")
-        var = mu.var(0)
-        top = np.argsort(-var)[: min(4, d)]
-        k = len(top)
-        fig2, axes2 = plt.subplots(k, k, figsize=(2.4 * k, 2.4 * k), squeeze=False)
-        for i, a in enumerate(top):
-            for j, b in enumerate(top):
-                ax = axes2[i, j]
-                if i == j:
-                    ax.hist(mu[:, a], bins=40, color="0.4")
-                else:
-                    c = labels if labels is not None else panels[0][0]
-                    ax.scatter(mu[:, b], mu[:, a], s=1, c=c, cmap="tab10" if labels is not None else "viridis", linewidths=0)
-                if i == k - 1:
-                    ax.set_xlabel(f"z{b + 1}")
-                if j == 0:
-                    ax.set_ylabel(f"z{a + 1}")
-        fig2.suptitle(f"most active dimensions (variance of the means {', '.join(f'{var[t]:.2f}' for t in top)})", fontsize=10)
-        written += save_figures(fig2, out / "pairs")
+        written += save_figures(_pairs_figure(mu, labels, names, panels[0], split), out / "pairs")
     with atomic_path(out / "latent_map.npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
