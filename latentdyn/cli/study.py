@@ -165,12 +165,14 @@ def demo(out, device, progress) -> None:
     click.echo(f"demo finished in {time.perf_counter() - t0:.0f} s")
     metrics = res["run_dir"] / "rollout" / "metrics.json"
     if metrics.is_file():
-        ol = json.loads(metrics.read_text())["open_loop"]
+        m = json.loads(metrics.read_text())
+        ol = m["open_loop"]
         model, per = ol["model"]["summary"], ol["model"]["per_step"]
         H = len(per["position_error_px"])
-        click.echo(f"open loop over {H} predicted frames: ball position error {model['position_error_px']:.2f} px "
-                   f"(step {H}: {per['position_error_px'][-1]:.2f} px; copying the last frame: "
-                   f"{ol['copy_last']['summary']['position_error_px']:.2f} px), {model['vanished_frames']} frames lost the ball")
+        lost = f"{model['vanished_frames']}" + (f" of {model['frames']}" if "frames" in model else "")
+        click.echo(f"open loop over {H} predicted frames ({m.get('split', 'test')} split): ball position error "
+                   f"{model['position_error_px']:.2f} px (step {H}: {per['position_error_px'][-1]:.2f} px; copying the last "
+                   f"frame: {ol['copy_last']['summary']['position_error_px']:.2f} px), {lost} predicted frames lost the ball")
     click.echo(f"report: {res['report'].resolve()}")
 
 
