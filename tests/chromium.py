@@ -24,7 +24,8 @@ window.addEventListener('load', function () {
     var r = {images: [], videos: [], width: document.documentElement.scrollWidth,
              height: document.documentElement.scrollHeight};
     document.querySelectorAll('img').forEach(function (i) {
-      r.images.push({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0, w: i.naturalWidth});
+      r.images.push({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0, w: i.naturalWidth,
+                     shown: i.getBoundingClientRect().width, plot: i.classList.contains('plot')});
     });
     document.querySelectorAll('video').forEach(function (v) {
       var s = v.querySelector('source');
@@ -49,13 +50,14 @@ def chromium_binary() -> str:
 
 
 def render(page: Path, profile_dir: Path, screenshot: Path | None = None) -> dict:
-    """Load ``page`` in headless Chromium; return {"images": [...], "videos": [...], ...}."""
+    """Load ``page`` in headless Chromium, 1280 px wide; return {"images": [...], "videos": [...], ...}:
+    each image's natural width ``w`` and the CSS pixels it is ``shown`` at."""
     binary = chromium_binary()
     probe = page.with_name(f".probe_{page.name}")
     probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
     try:
-        cmd = [binary, *FLAGS, f"--user-data-dir={profile_dir}", "--virtual-time-budget=20000", "--dump-dom",
-               probe.resolve().as_uri()]
+        cmd = [binary, *FLAGS, f"--user-data-dir={profile_dir}", "--window-size=1280,4000", "--virtual-time-budget=20000",
+               "--dump-dom", probe.resolve().as_uri()]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
         m = re.search(r'<pre id="latentdyn-probe">(.*?)</pre>', out.stdout, re.S)
         assert m, f"Chromium did not run the page's probe (exit {out.returncode}): {out.stderr[-800:]}"

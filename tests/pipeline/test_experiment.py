@@ -423,6 +423,26 @@ def test_report_renders_in_chromium_with_every_resource(tiny_run, tmp_path):
     media = {Path(i["src"]).name for i in res["images"]} | {Path(v["src"]).name for v in res["videos"]}
     assert {"rollout.mp4", "rollout.gif"} & media and {"flow.mp4", "flow.gif"} & media
     assert {"error_vs_horizon.png", "latent_map.png", "vae_curves.png", "dynamics_curves.png"} <= media
+    _check_readable(out, text, res)
+
+
+def _check_readable(out: Path, text: str, res: dict) -> None:
+    """Issue #27, item 5: at 1280 px every plot is shown at (nearly) its print size, so its text
+    reads as set; every figure names its split; counts carry their denominators; no empty β panel."""
+    from urllib.parse import unquote
+
+    from PIL import Image
+
+    for i in res["images"]:
+        if i["plot"]:
+            with Image.open(out / unquote(i["src"])) as im:
+                printed = im.width * 96 / im.info["dpi"][0]  # CSS px at 96 per inch
+            assert i["shown"] >= 0.9 * printed, f"{i['src']} shown {i['shown']:.0f} px, printed {printed:.0f} px"
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", text)
+    assert captions and all("split" in c for c in captions), [c for c in captions if "split" not in c]
+    assert re.search(r"\d\u00a0of\u00a0[\d,]+", text), "frame counts without their denominator"
+    assert "β = 1 throughout" in text  # no warm-up: no β panel, the caption says so
+    assert re.search(r"<td[^>]*>test split: ", text)  # the overview names the rollout's split
 
 
 def test_report_of_a_single_run_folder(tiny_run):

@@ -8,6 +8,8 @@ import numpy as np
 
 from latentdyn.core.errors import LatentdynError
 
+FIGURE_WIDTH = 10.5  # inches: the report shows figures at 96 px per inch in a column of about 11
+
 
 def _last_flow_png(vae_dir: Path) -> Path | None:
     pngs = sorted((vae_dir / "flow").glob("epoch_*.png"))
@@ -36,7 +38,8 @@ def compare_maps(rows: list[dict], out: str | Path, title: str = "", fps: float 
             ("manifold grid", lambda r: Path(r["map"]) / "manifold.png")]
     cols = [c for c in cols if any((p := c[1](r)) is not None and p.is_file() for r in rows)]
     widths = [2.2, 1.15, 1.0][: len(cols)] if len(cols) == 3 else [1.0] * len(cols)
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(4.2 * sum(widths), 3.6 * len(rows)), squeeze=False,
+    unit = min(4.2, FIGURE_WIDTH / sum(widths))  # inches per width unit: the figure fits the report's column
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(unit * sum(widths), unit * 0.86 * len(rows)), squeeze=False,
                              gridspec_kw={"width_ratios": widths}, layout="constrained")
     for i, r in enumerate(rows):
         for j, (name, find) in enumerate(cols):

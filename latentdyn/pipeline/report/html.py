@@ -85,6 +85,22 @@ def _fmt(v) -> str:
     return _esc(v)
 
 
+CSS_DPI = 96  # CSS pixels per inch
+
+
+def print_width(path: Path) -> int | None:
+    """The width in CSS pixels of a figure shown at its print size: its pixels over the dots per
+    inch it was saved at (matplotlib writes them into the PNG), at 96 CSS px per inch."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            dpi = im.info.get("dpi", (None,))[0]
+            return round(im.width * CSS_DPI / dpi) if dpi and dpi > 20 else None
+    except (OSError, ValueError, ImportError):
+        return None
+
+
 class Page:
     """Collects sections; turns paths into relative, URL-quoted links from the report's folder."""
 
@@ -97,8 +113,11 @@ class Page:
         return quote(Path(rel).as_posix())
 
     def image(self, path: Path, caption: str = "", plot: bool = True, width: int | None = None) -> str:
+        """A figure; a plot without ``width`` is shown at its print size (``print_width``), never
+        wider than the page: text set at 10 pt reads as 13 px, like the captions."""
         if not Path(path).is_file():
             return ""
+        width = width or (print_width(path) if plot else None)
         w = f' width="{width}"' if width else ""
         cls = "plot" if plot else "pixel"
         cap = f"<figcaption>{_esc(caption)}</figcaption>" if caption else ""

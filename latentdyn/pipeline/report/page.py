@@ -36,6 +36,15 @@ def detect_kind(d: Path) -> str | None:
     return None
 
 
+def _summary_text(record: dict) -> str:
+    """A stage's summary for the overview, led by the split its figures come from where it has one
+    ("test split: position error px 9.9"); training stages' keys name theirs (train_elbo, val_elbo)."""
+    summ = "; ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in (record.get("summary") or {}).items())
+    split = (record.get("settings") or {}).get("split")
+    one = isinstance(split, str) and split and "=" not in split  # not a generate stage's "train=0.8,..."
+    return f"{_esc(split)} split: {summ}" if one and summ else summ
+
+
 # --------------------------------------------------------------------------------------------
 # The page
 # --------------------------------------------------------------------------------------------
@@ -62,7 +71,7 @@ def write_report(run_dir: str | Path, title: str | None = None) -> Path:
             r = by_name.get(name) or {"name": name, "kind": table.get("kind", ""), "status": "not run"}  # e.g. left out by --only
             if r["kind"] == "report":
                 continue
-            summ = "; ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in (r.get("summary") or {}).items())
+            summ = _summary_text(r)
             secs = r.get("seconds")
             rows.append([r["name"], r["kind"], r["status"], round(secs, 1) if secs is not None else None, summ])
         overview = _table(rows, ["stage", "kind", "status", "seconds", "result"])

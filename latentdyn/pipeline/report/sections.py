@@ -6,19 +6,29 @@ from pathlib import Path
 
 import numpy as np
 
+from latentdyn.core.errors import LatentdynError
 from latentdyn.pipeline.report.html import ASSETS, Page, _config_block, _esc, _fmt, _kv_table, _read_json, _read_jsonl, _table
 
 
+FIGURE_WIDTH = 10.5  # inches at most: figures are shown at 96 px per inch (html.print_width) in a column of about 11
+
+
 def _curves(rows: list[dict], panels: list[tuple[str, list[tuple[str, str]]]], path: Path) -> Path | None:
-    """Training curves: one panel per (title, [(key, label), ...]) over the epochs."""
+    """Training curves: one panel per (title, [(key, label), ...]) over the epochs, at most three
+    a row, the whole no wider than ``FIGURE_WIDTH``."""
     from latentdyn.viz.figures import _plt, save_figure
 
     if not rows:
         return None
     plt = _plt()
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.2), squeeze=False, layout="constrained")
+    cols = min(3, len(panels))
+    nrows = -(-len(panels) // cols)
+    width = min(4.4 * cols, FIGURE_WIDTH)
+    fig, axes = plt.subplots(nrows, cols, figsize=(width, 3.2 * nrows), squeeze=False, layout="constrained")
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
     ep = [r["epoch"] for r in rows]
-    for ax, (title, keys) in zip(axes[0], panels):
+    for ax, (title, keys) in zip(axes.flat, panels):
         for key, label in keys:
             ys = [r.get(key) for r in rows]
             if any(y is not None for y in ys):
@@ -33,6 +43,33 @@ def _curves(rows: list[dict], panels: list[tuple[str, list[tuple[str, str]]]], p
     return save_figure(fig, path, dpi=110)
 
 
+BETA_RULE = "β(epoch) = β × min(1, epoch / warmup_epochs), as the VAE trainer sets it"
+
+
+def beta_per_epoch(rows: list[dict], cfg: dict) -> list[float] | None:
+    """The KL weight β of each metrics row, or None when it never changes (no warm-up).
+
+    Rows that log ``beta`` give it; otherwise it follows from the run's config.toml as
+    latentdyn/vae/train.py sets it (``BETA_RULE``): β × min(1, epoch / warmup_epochs), epochs
+    counted from 1; with ``warmup_epochs = 0``, β throughout.
+    """
+    if rows and all(r.get("beta") is not None for r in rows):
+        betas = [float(r["beta"]) for r in rows]
+    else:
+        beta, warm = float(cfg.get("beta", 1.0)), int(cfg.get("warmup_epochs", 0) or 0)
+        betas = [beta * min(1.0, r["epoch"] / warm) if warm else beta for r in rows]
+    return betas if len(set(betas)) > 1 else None
+
+
+def _read_toml(path: Path) -> dict:
+    from latentdyn.core.config import load_toml
+
+    try:
+        return load_toml(path) if Path(path).is_file() else {}
+    except LatentdynError:  # a config this latentdyn cannot read: the report shows what it can
+        return {}
+
+
 def _section_vae(page: Page, d: Path, name: str, record: dict | None = None) -> str:
     rows = _read_jsonl(d / "metrics.jsonl")
     parts = []
@@ -45,12 +82,23 @@ def _section_vae(page: Page, d: Path, name: str, record: dict | None = None) -> 
                              ["validation KL", last.get("val_kl"), best.get("val_kl")],
                              ["seconds per epoch", float(np.mean([r.get("seconds", 0) for r in rows])), None]],
                             ["", f"last (epoch {last['epoch']})", f"best (epoch {best['epoch']})"]))
-        png = _curves(rows, [("ELBO (nats, higher is better)", [("train_elbo", "train"), ("val_elbo", "validation")]),
-                             ("KL (nats)", [("train_kl", "train"), ("val_kl", "validation")]),
-                             ("beta", [("beta", "beta (warm-up)")])], page.root / ASSETS / f"{name}_curves.png")
-        fig = page.image(png, "training curves") if png else ""
-        vid = page.video(d / "flow.mp4", "prediction matrix per epoch: inputs, reconstructions, prior samples", width=560)
-        parts.append(f'<div class="gallery">{vid}{fig}</div>')
+        cfg = _read_toml(d / "config.toml")
+        betas = beta_per_epoch(rows, cfg)
+        val = any("val_elbo" in r for r in rows)
+        panels = [("ELBO (nats, higher is better)", [("train_elbo", "train split"), ("val_elbo", "validation split")]),
+                  ("KL (nats)", [("train_kl", "train split"), ("val_kl", "validation split")])]
+        if betas is not None:  # the KL weight changed (a warm-up): its curve; a constant β is said in the caption
+            panels.append(("β, the KL weight", [("beta", "β")]))
+        png = _curves([{**r, "beta": b} for r, b in zip(rows, betas)] if betas is not None else rows, panels,
+                      page.root / ASSETS / f"{name}_curves.png")
+        beta = (f"β warms up: {BETA_RULE}" if betas is not None
+                else f"β = {_fmt(float(rows[-1].get('beta', cfg.get('beta', 1.0))))} throughout")
+        cap = (f"training curves per epoch: the training split (averaged over the epoch's training pass)"
+               f"{' and the validation split' if val else ''}; {beta}")
+        split = "validation" if val else "training"
+        vid = page.video(d / "flow.mp4", f"prediction matrix per epoch: inputs from the {split} split, their reconstructions "
+                                         f"and prior samples; titled with the epoch's {'val' if val else 'train'} ELBO")
+        parts.append(f'<div class="gallery">{vid}{page.image(png, cap) if png else ""}</div>')
     evals = sorted(d.glob("eval_*.json"))
     for p in evals:
         parts.append(_section_eval_json(p))
@@ -80,11 +128,14 @@ def _section_dynamics(page: Page, d: Path, name: str, record: dict | None = None
                              ("train_loss", "val_loss", "train_one_step_se", "val_one_step_se", "train_open_loop_se",
                               "val_open_loop_se") if k in last],
                             ["", f"last (epoch {last['epoch']})", f"best (epoch {best['epoch']})"]))
-        png = _curves(rows, [("loss", [("train_loss", "train"), ("val_loss", "validation")]),
-                             ("open-loop squared error (latent)", [("train_open_loop_se", "train"), ("val_open_loop_se", "validation")]),
-                             ("one-step squared error (latent)", [("train_one_step_se", "train"), ("val_one_step_se", "validation")])],
-                      page.root / ASSETS / f"{name}_curves.png")
-        parts.append(page.image(png, "training curves") if png else "")
+        splits = (("train", "train split"), ("val", "validation split"))
+        panels = [(title, [(f"{prefix}_{key}", label) for prefix, label in splits])
+                  for title, key in (("loss", "loss"), ("open-loop squared error (latent)", "open_loop_se"),
+                                     ("one-step squared error (latent)", "one_step_se"))]
+        png = _curves(rows, panels, page.root / ASSETS / f"{name}_curves.png")
+        val = any("val_loss" in r for r in rows)
+        parts.append(page.image(png, "training curves per epoch: the training split (averaged over the epoch's training pass)"
+                                + (" and the validation split" if val else "")) if png else "")
     parts.append(_config_block(d / "config.toml", "resolved predictor configuration"))
     return "".join(parts)
 
@@ -102,7 +153,9 @@ def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None)
     ref = settings.get("reference") or {}
     cfg = m.get("config", {})
     K, H = cfg.get("context"), cfg.get("horizon")
-    parts = [f'<p class="sub">{len(m.get("sequences", []))} test sequences; {K} observed frames, then {H} predicted '
+    split = _esc(m.get("split", "test"))
+    n_seq = len(m.get("sequences", []))
+    parts = [f'<p class="sub">{n_seq} sequences of the {split} split; {K} observed frames, then {H} predicted '
              "open loop. One-step errors predict every frame from the true past (as the RTRBM/TSBN papers measured).</p>"]
     one = m.get("one_step_se_per_frame", {})
     names = dict(ROLLOUT_NAMES)
@@ -110,23 +163,24 @@ def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None)
         names.update(model="ConvGRU predictor (ours)", model_samples_mean="ConvGRU predictor, sampled futures")
     header = ["method", "one-step squared error per frame"] + (["published"] if ref else [])
     rows = [[names.get(k, k), v] + ([ref.get(k)] if ref else []) for k, v in one.items()]
-    parts.append("<h3>One-step-ahead error</h3>" + _table(rows, header, ["ours" if k == "model" else "" for k in one]))
+    parts.append(f"<h3>One-step-ahead error ({split} split)</h3>"
+                 + _table(rows, header, ["ours" if k == "model" else "" for k in one]))
     if ref and settings.get("reference_source"):
         parts.append(f'<p class="sub">Published figures: {_esc(settings["reference_source"])}</p>')
     ol = m.get("open_loop", {})
     thing = (m.get("objects") or {}).get("objects") or "ball"  # "sprite" for moving digits
     cols = [("se_per_frame", "squared error / frame (MSE)"), ("ae_per_frame", "absolute error / frame (MAE)"),
             ("psnr", "PSNR (dB)"), ("ssim", "SSIM"),
-            ("all_present", f"frames with every {thing}"), ("position_error_px", f"position error (px), lost {thing}s counted"),
+            ("all_present", f"fraction of frames with every {thing}"), ("position_error_px", f"position error (px), lost {thing}s counted"),
             ("direction_error_deg", "direction error (deg)"), ("vanished_frames", f"frames losing a {thing}"),
             ("split_frames", "frames with extra blobs")]
     cols = [c for c in cols if any(c[0] in v.get("summary", {}) for v in ol.values())]
-    rows = [[names.get(k, k)] + [v["summary"].get(c) for c, _ in cols] for k, v in ol.items()]
+    rows = [[names.get(k, k)] + [_of_frames(v["summary"], c) for c, _ in cols] for k, v in ol.items()]
     classes = ["ours" if k == "model" else "" for k in ol]
     published = settings.get("published") or {}
     rows += _published_rows(published, [c for c, _ in cols])
     classes += ["published"] * len(published)
-    parts.append(f"<h3>Open loop over {H} steps (mean over steps; {_esc(m.get('split', 'test'))} split)</h3>"
+    parts.append(f"<h3>Open loop over {H} steps (mean over steps; {split} split)</h3>"
                  + _table(rows, ["method"] + [c[1] for c in cols], classes))
     if published:
         notes = "".join(f"<li>{_esc(k)}: {_esc(v['note'])}</li>" for k, v in published.items() if v.get("note"))
@@ -138,14 +192,30 @@ def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None)
         truth = obj.get("truth_reading") or {}
         parts.append(f'<p class="sub">Objects judged {"against the true states" if obj.get("protocol") == "states" else "by a region detector"}: '
                      f'{_esc(obj.get("presence", ""))}; a lost {thing} counts {_fmt(obj.get("penalty_px"))} px. On the true frames '
-                     f'this reads {_fmt(truth.get("all_present"))} of frames with every {thing} present'
+                     f'this reads {_percent(truth.get("all_present"))} of frames with every {thing} present'
                      + (f', centroid offset {_fmt(truth.get("centroid_offset_px"))} px' if "centroid_offset_px" in truth else "")
                      + '. The ceiling decodes the true future latents: what any predictor can reach with this VAE.</p>')
     parts.append('<div class="gallery">'
-                 + page.video(d / "rollout.mp4", "left to right: truth | prediction | error; green frame: observed, "
-                                                 "red frame: predicted", width=560)
-                 + page.image(d / "error_vs_horizon.png", "error against the prediction horizon", width=520) + "</div>")
+                 + page.video(d / "rollout.mp4", f"sequences of the {split} split, left to right: truth | prediction | error; "
+                                                 "green frame: observed, red frame: predicted")
+                 + page.image(d / "error_vs_horizon.png", f"error against the prediction horizon, mean over the {n_seq} "
+                                                          f"sequences of the {split} split") + "</div>")
     return "".join(parts)
+
+
+COUNTS = ("vanished_frames", "split_frames")  # frame counts, shown against the frames judged
+
+
+def _of_frames(summary: dict, key: str):
+    """A summary value; a frame count with its denominator ("179 of 2,500")."""
+    v = summary.get(key)
+    if key in COUNTS and v is not None and summary.get("frames"):
+        return f"{_fmt(v)}\u00a0of\u00a0{_fmt(summary['frames'])}"  # no-break spaces: one line in the table
+    return v
+
+
+def _percent(v) -> str:
+    return "–" if v is None else f"{100 * v:.3g}%"
 
 
 PUBLISHED_KEYS = {"se_per_frame": "mse", "ae_per_frame": "mae", "psnr": "psnr", "ssim": "ssim"}  # our column -> PublishedFigure
@@ -161,9 +231,11 @@ def _published_rows(published: dict, cols: list[str]) -> list[list]:
 
 
 def _section_latent_map(page: Page, d: Path, name: str, record: dict | None = None) -> str:
+    split = _esc(_read_toml(d / "config.toml").get("split") or ((record or {}).get("settings") or {}).get("split") or "test")
     figs = [page.image(d / f"{stem}.png", cap) for stem, cap in
-            (("latent_map", "latent map (means of the test split)"), ("manifold", "decoded manifold on an inverse-CDF grid"),
-             ("pairs", "pairs of the most active dimensions"))]
+            (("latent_map", f"latent map: posterior means of the {split} split"),
+             ("manifold", "decoded manifold on an inverse-CDF grid of the prior (no data split)"),
+             ("pairs", f"pairs of the most active dimensions: posterior means of the {split} split"))]
     return f'<div class="gallery">{"".join(figs)}</div>'
 
 
@@ -182,11 +254,13 @@ def _section_interpolate(page: Page, d: Path, name: str, record: dict | None = N
         parts.append("<details><summary>every pair</summary>"
                      + _table(rows, ["pair", "linear length", "geodesic length", "ratio", "converged"]) + "</details>")
     pairs = sorted(d.glob("pair_*.png"))
-    parts.append('<div class="gallery">' + page.video(d / "interpolation.mp4", "linear (top) against geodesic (bottom)", width=520)
-                 + "".join(page.image(p, p.stem.replace("_", " "), width=520) for p in pairs[:4]) + "</div>")
+    split = f" of the {r['split']} split" if r.get("split") else ""
+    parts.append('<div class="gallery">' + page.video(d / "interpolation.mp4", f"pairs{split}: linear (top) against geodesic "
+                                                      "(bottom)")
+                 + "".join(page.image(p, p.stem.replace("_", " ") + split) for p in pairs[:4]) + "</div>")
     if len(pairs) > 4:
         parts.append("<details><summary>more pairs</summary><div class=\"gallery\">"
-                     + "".join(page.image(p, p.stem.replace("_", " "), width=520) for p in pairs[4:]) + "</div></details>")
+                     + "".join(page.image(p, p.stem.replace("_", " ") + split) for p in pairs[4:]) + "</div></details>")
     return "".join(parts)
 
 
@@ -201,7 +275,8 @@ def _section_generate(page: Page, d: Path, name: str, record: dict | None = None
                     "frame shape": "x".join(map(str, sf.frame_shape)),
                     **{f"split {k}": len(v) for k, v in sf.splits.items()}}
         parts.append(_kv_table(info))
-    parts.append('<div class="gallery">' + page.video(d / "scenes.mp4", "the first sequences", width=480) + "</div>")
+    parts.append('<div class="gallery">' + page.video(d / "scenes.mp4", "the file's first sequences, each labelled with its split")
+                 + "</div>")
     return "".join(parts)
 
 
@@ -224,8 +299,10 @@ def _section_evaluate(page: Page, d: Path, name: str, record: dict | None = None
 
 
 def _section_compare(page: Page, d: Path, name: str, record: dict | None = None) -> str:
-    return ('<div class="gallery">' + page.image(d / "compare.png", "across datasets: prediction matrix, latent map, manifold")
-            + page.video(d / "compare_flow.mp4", "the training flows side by side, one frame per epoch", width=560) + "</div>")
+    return ('<div class="gallery">' + page.image(d / "compare.png", "across datasets: the prediction matrix of the last "
+                                                 "epoch (validation inputs), the latent map (the split each latent-map stage "
+                                                 "names: see its section) and the manifold")
+            + page.video(d / "compare_flow.mp4", "the training flows one above the other, one frame per epoch") + "</div>")
 
 
 def _section_analyze(page: Page, d: Path, name: str, record: dict | None = None) -> str:
@@ -249,21 +326,26 @@ def _section_analyze(page: Page, d: Path, name: str, record: dict | None = None)
         kinds = sorted({k for v in pf.values() for k in v})
         parts.append("<h3>Probes (fit on train codes, scored on test: R², accuracy for labels)</h3>"
                      + _table([[f] + [v.get(k) for k in kinds] for f, v in pf.items()], ["factor"] + kinds))
-    parts.append('<div class="gallery">' + page.image(d / "mi_heatmap.png", "normalised mutual information, factor by latent")
-                 + page.image(d / "traversals.png", "latent traversals, dimensions by KL")
-                 + page.video(d / "traversals.mp4", "traversals", width=480)
-                 + page.image(d / "prior_samples.png", "samples of the prior") + "</div>")
+    test = _esc(splits.get("test", "test"))
+    parts.append('<div class="gallery">' + page.image(d / "mi_heatmap.png", f"normalised mutual information, factor by latent "
+                                                      f"({test} split)")
+                 + page.image(d / "traversals.png", f"latent traversals from codes of the {test} split, dimensions by KL")
+                 + page.video(d / "traversals.mp4", f"traversals from codes of the {test} split")
+                 + page.image(d / "prior_samples.png", "samples of the prior (no data split)") + "</div>")
     return "".join(parts)
 
 
 def _section_steer(page: Page, d: Path, name: str, record: dict | None = None) -> str:
     r = _read_json(d / "steer.json") or {}
+    sp = r.get("splits") or {}
     rows = []
     for k in ("unconditional", "conditional"):
         if k in r:
             rows += [[k, key.replace("_", " "), v] for key, v in r[k].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
     return (f'<p class="sub">factor {_esc(r.get("factor", ""))}, asked {_fmt(r.get("by"))}</p>' + _table(rows, ["edit", "measure", "value"])
-            + '<div class="gallery">' + page.image(d / "steer.png", "decoded codes above their edits") + "</div>")
+            + '<div class="gallery">' + page.image(d / "steer.png", "decoded codes above their edits: codes of the "
+                                                   f"{_esc(sp.get('edit', 'test'))} split, directions fit on the "
+                                                   f"{_esc(sp.get('fit', 'train'))} split") + "</div>")
 
 
 def _section_sweep(page: Page, d: Path, name: str, record: dict | None = None) -> str:
@@ -290,8 +372,10 @@ def _section_sweep(page: Page, d: Path, name: str, record: dict | None = None) -
     rows = [[labels[m], labels.get(o[3:], x), rank.get(m, {}).get(o, {}).get("rho"), rank.get(m, {}).get(o, {}).get("p"),
              rank.get(m, {}).get(o, {}).get("n")] for m, o in pairs if o in rank.get(m, {})]
     parts.append("<h3>Spearman rank correlations over all runs</h3>" + _table(rows, ["score", "against", "ρ", "p", "runs"]))
-    parts.append('<div class="gallery">' + page.image(d / "sweep.png", f"scores against {x}, reconstruction error and "
-                                                      "rollout error; one dot per run, coloured by the swept value", width=1000)
+    parts.append('<div class="gallery">' + page.image(d / "sweep.png", f"scores ({sp.get('analysis')} split) against {x}, "
+                                                      f"reconstruction error ({sp.get('reconstruction')} split) and rollout "
+                                                      f"error ({sp.get('rollout')} split); one dot per run, coloured by the "
+                                                      "swept value")
                  + "</div>")
     return "".join(parts)
 
