@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# A fixed thread count: bit-identical replays (resume, same seed) hold at a fixed count, and a conv
+# model's floats depend on it (latentdyn.engine.threads); tests/engine/test_threads.py clears it.
+os.environ.setdefault("LATENTDYN_THREADS", str(min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture(scope="session")

@@ -130,6 +130,10 @@ class TrainingOptions:
     device: str = device_option(training=True)
     compile: bool = option(False, "torch.compile the model (slow to start; pays off on GPUs and long runs).",
                            in_key=False, may_resume=True)
+    threads: int = option(0, "CPU threads per op (0: chosen from the cores other processes leave free and timed on the "
+                          "work, re-read during training; LATENTDYN_THREADS or OMP_NUM_THREADS also fix it).", minimum=0,
+                          why="0: never slower for having more threads, on an idle or a shared machine (docs/results.md)",
+                          in_key=False, may_resume=True, key_if_set="added")
     tensorboard: bool = option(False, "Also log to RUN/tensorboard (pip install \"latentdyn[tensorboard]\").",
                                in_key=False, may_resume=True)
 

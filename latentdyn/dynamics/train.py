@@ -276,7 +276,7 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
         extra={"data": {"latents": str(cfg.latents), "n_train": N * dist.world, "length": T, "latent_dim": latent_dim,
                         "latent_shape": list(latent_shape), "vae_sha256": vae_sha256, "val_split": cfg.val_split}},
         message=message, on_epoch=(lambda epoch, row: on_epoch(model, epoch)) if on_epoch else None,
-        defaults=RESUME_DEFAULTS,
+        defaults=RESUME_DEFAULTS, threads=cfg.threads,
     )
     try:
         row = run_epochs(fit, dist, device, progress, verbose, resume, RESUME_MAY_CHANGE, tracker)

@@ -29,3 +29,38 @@ def pick_device(name: str | None = "auto"):
     if dev.type not in ("cpu", "cuda", "mps"):
         raise LatentdynError(f"--device {name}: unsupported device type {dev.type}; use cpu, cuda or mps")
     return dev
+
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def fast_bf16(device) -> bool:
+    """Whether ``device`` runs bfloat16 matrix arithmetic natively: a CUDA GPU that supports it, or a
+    CPU with AVX-512 BF16 or AMX instructions (elsewhere bf16 is emulated and slower than float32)."""
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if dev.type == "cpu":
+        cpu = torch.cpu
+        return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+                    or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+    return False
+
+
+def autocast_for(device, precision: str = "auto"):
+    """The autocast context for inference at ``precision``: bfloat16 when asked, or on ``auto`` where
+    ``fast_bf16``; otherwise a no-op (float32)."""
+    import contextlib
+
+    import torch
+
+    if precision not in PRECISIONS:
+        raise LatentdynError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    dev = torch.device(device)
+    if precision == "bfloat16" or (precision == "auto" and fast_bf16(dev)):
+        if dev.type == "mps":
+            return contextlib.nullcontext()
+        return torch.autocast(dev.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()

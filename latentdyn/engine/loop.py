@@ -56,6 +56,7 @@ class Fit:
     on_epoch: Callable[[int, dict], None] | None = None
     message: Callable[[dict], str] | None = None
     defaults: dict = field(default_factory=dict)  # options added since a checkpoint was saved: options.later_defaults
+    threads: int = 0  # intra-op CPU threads: 0 lets latentdyn.engine.threads choose and adapt
 
 
 def make_scheduler(optimizer, schedule: str, epochs: int):
@@ -78,7 +79,10 @@ def run_epochs(fit: Fit, dist, device, progress: bool | None = None, verbose: bo
     import torch
     from tqdm.auto import tqdm
 
+    from latentdyn.engine.threads import ThreadPolicy
+
     scheduler = make_scheduler(fit.optimizer, fit.schedule, fit.epochs)
+    threads = ThreadPolicy(fit.threads, adapt=device.type == "cpu")  # free cores, re-read while training
     first, best, log, since_best = start(fit.run_dir, fit.plain, fit.kind, resume, ignore, fit.model, fit.optimizer,
                                          dist, scheduler, fit.defaults)
     row: dict = {}
@@ -98,6 +102,7 @@ def run_epochs(fit: Fit, dist, device, progress: bool | None = None, verbose: bo
             if fit.grad_clip:
                 torch.nn.utils.clip_grad_norm_(fit.model.parameters(), fit.grad_clip)
             fit.optimizer.step()
+            threads.step()
             sums += torch.stack([terms[t].detach().sum() for t in fit.terms]).double()
             if k % 50 == 49 and dist.main and not bar.disable:  # a host sync now and then for the bar, never every step
                 bar.set_postfix(loss=f"{sums[0].item() / max(1, (k + 1) * len(terms[fit.terms[0]])):.3f}")

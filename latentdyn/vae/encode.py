@@ -30,29 +30,44 @@ FORMAT = "latentdyn-latents"
 FORMAT_VERSION = 1
 
 
-def encode_frames(model, frames_u8: np.ndarray, device, batch: int = 1024, binarize: str = "none"):
-    """Posterior means and log-variances (N, d) of uint8 frames (N, H, W, C), batched on the device."""
+def encode_frames(model, frames_u8, device, batch: int = 1024, binarize: str = "none", precision: str = "float32",
+                  as_numpy: bool = True):
+    """Posterior means and log-variances (N, d) of uint8 frames (N, H, W, C) (numpy or a torch tensor),
+    batched on the device with no autograd (``torch.inference_mode``): the fast path the encode stage,
+    rollouts and fresh-data training share (frames/s in ``benchmarks/bench_encode.py``).
+
+    ``precision``: float32, bfloat16 or auto (bfloat16 where the device runs it natively,
+    ``latentdyn.engine.devices.fast_bf16``). Under bfloat16 the encoder's trunk runs in bf16 and its
+    output layer, hence mu and logvar, in float32 (``BetaVAE.posterior``); the means then differ from
+    float32's by a small fraction of the posterior's own standard deviation (measured in
+    docs/results.md). Returns numpy arrays (one host copy per call), or device tensors with
+    ``as_numpy=False``."""
     import torch
 
+    from latentdyn.engine.devices import autocast_for
     from latentdyn.vae.data import batch_floats, to_device_uint8
 
     mus, lvs = [], []
-    with torch.no_grad():
+    with torch.inference_mode(), autocast_for(device, precision):
         for s in range(0, len(frames_u8), batch):
-            x = batch_floats(to_device_uint8(frames_u8[s : s + batch], device), "static" if binarize == "static" else "none")
+            block = frames_u8[s : s + batch]
+            x_u8 = to_device_uint8(block, device) if isinstance(block, np.ndarray) else block.permute(0, 3, 1, 2).to(device)
+            x = batch_floats(x_u8, "static" if binarize == "static" else "none")  # (B, C, H, W)
             mu, logvar = model.encode(x)  # (B, d) each
             mus.append(mu.float())
             lvs.append(logvar.float())
     if not mus:
         d = model.latent_dim
-        return np.zeros((0, d), np.float32), np.zeros((0, d), np.float32)
-    return torch.cat(mus).cpu().numpy(), torch.cat(lvs).cpu().numpy()  # one host copy per call
+        mus, lvs = [torch.zeros(0, d)], [torch.zeros(0, d)]
+    mu, lv = torch.cat(mus), torch.cat(lvs)  # (N, d)
+    return (mu.cpu().numpy(), lv.cpu().numpy()) if as_numpy else (mu, lv)
 
 
 def encode(vae_run: str | Path, source: str | Path, out: str | Path, split: str | None = None,
            device: str = "auto", data_dir: str | None = None, block_frames: int = 8192,
-           progress: bool | None = None, config: dict | None = None) -> Path:
-    """Encode a scene file (all sequences, splits copied) or a dataset split into a latents file."""
+           progress: bool | None = None, config: dict | None = None, precision: str = "float32") -> Path:
+    """Encode a scene file (all sequences, splits copied) or a dataset split into a latents file
+    (``precision``: see :func:`encode_frames`)."""
     from tqdm.auto import tqdm
 
     from latentdyn import datasets
@@ -92,7 +107,7 @@ def encode(vae_run: str | Path, source: str | Path, out: str | Path, split: str 
                 for s in range(0, N, per):
                     fr = sf.read_frames(slice(s, min(N, s + per)))  # (k, T, H, W[, C])
                     k = len(fr)
-                    mu, lv = encode_frames(model, fr.reshape(k * T, *shape), dev, binarize=cfg.binarize)
+                    mu, lv = encode_frames(model, fr.reshape(k * T, *shape), dev, binarize=cfg.binarize, precision=precision)
                     mu_ds[s : s + k] = mu.reshape(k, T, d)
                     lv_ds[s : s + k] = lv.reshape(k, T, d)
                     if st is not None and st.size * 4 >= 2**30:
@@ -105,7 +120,7 @@ def encode(vae_run: str | Path, source: str | Path, out: str | Path, split: str 
     data = datasets.load_source(str(source), split or "test", data_dir or cfg.data_dir, val_size=cfg.val_size)
     if tuple(data.shape) != want:
         raise LatentdynError(f"{source} has images {tuple(data.shape)} but the VAE in {vae_run} takes {want}; encode matching data")
-    mu, lv = encode_frames(model, data.images, dev, binarize=cfg.binarize)
+    mu, lv = encode_frames(model, data.images, dev, binarize=cfg.binarize, precision=precision)
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
         f.attrs.update(attrs)
         f.attrs.update({"kind": "images", "source_format": "dataset", "source_splits": json.dumps([data.split]),

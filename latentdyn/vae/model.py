@@ -137,6 +137,25 @@ class _Crop(nn.Module):
         return _crop(x, self.h, self.w)
 
 
+def auto_width(shape: tuple[int, int, int]) -> int:
+    """The resnet's first-stage width for input (C, H, W) when ``width`` = 0 (auto): 8 for frames up
+    to 32 px on their longer side, 16 up to 64 px, 32 above. Measured on three_balls (30 x 30,
+    docs/results.md, "A small-frame VAE"): width 8 keeps every ball at 0.14 px in about a third of
+    width 32's time to that quality; larger frames hold more detail per object."""
+    side = max(shape[1], shape[2])
+    return 8 if side <= 32 else 16 if side <= 64 else 32
+
+
+def resolve_width(cfg, shape: tuple[int, int, int]) -> int:
+    """``cfg.width``, or :func:`auto_width` when it is 0."""
+    return int(cfg.width) if getattr(cfg, "width", 0) else auto_width(shape)
+
+
+def _last_parametrised(seq: nn.Sequential) -> int:
+    """Index of the last module of ``seq`` with parameters: from there on, the network's output layer."""
+    return max(i for i, m in enumerate(seq) if any(True for _ in m.parameters()))
+
+
 def decoder_maps(likelihood: str) -> int:
     """Decoder output maps per image channel: the likelihood's parameters, less the continuous
     Gaussian's sigma (a model parameter)."""
@@ -167,7 +186,8 @@ def build(cfg, shape: tuple[int, int, int], context: int = 0) -> tuple[nn.Module
         dec = nn.Sequential(nn.Linear(d, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, P * D),
                             nn.Unflatten(1, (P * C, H, W)))
     elif getattr(cfg, "latent_channels", 0):
-        a, b, c = cfg.width, 2 * cfg.width, cfg.latent_channels
+        w = resolve_width(cfg, shape)
+        a, b, c = w, 2 * w, cfg.latent_channels
         h8, w8 = math.ceil(H / 8), math.ceil(W / 8)
         if context:
             raise LatentdynError("a spatial latent has no IAF context; set posterior = gaussian")
@@ -186,7 +206,7 @@ def build(cfg, shape: tuple[int, int, int], context: int = 0) -> tuple[nn.Module
             nn.Conv2d(a, P * C, 3, padding=1),
         )
     else:
-        a, b = cfg.width, 2 * cfg.width
+        a, b = resolve_width(cfg, shape), 2 * resolve_width(cfg, shape)
         enc_conv = nn.Sequential(
             nn.Conv2d(C, a, 3, 2, padding=1), ResBlock(a), nn.Conv2d(a, b, 3, 2, padding=1), ResBlock(b),
             nn.GroupNorm(min(8, b), b), nn.SiLU(), nn.Flatten(),
@@ -208,6 +228,20 @@ def _fp32(t: torch.Tensor):
     return torch.autocast(t.device.type, enabled=False)
 
 
+def _run(seq: nn.Sequential, x: torch.Tensor, head: int) -> torch.Tensor:
+    """``seq(x)`` with the output layer (modules ``head``... on) in float32 with autocast off: under
+    bfloat16 the trunk runs in bf16 while the latent's mean and log-variance, and the likelihood's
+    location and scale maps, keep float32's 24 bits of mantissa (bf16's 8 would round a pixel
+    location in [0, 1] by up to 1/256, one 8-bit level)."""
+    for m in seq[:head]:
+        x = m(x)
+    with _fp32(x):
+        x = x.float()
+        for m in seq[head:]:
+            x = m(x)
+    return x
+
+
 class BetaVAE(nn.Module):
     """q(z|x) = N(mu(x), diag exp(logvar(x))) (or an IAF on it), p(z) = N(0, I) (or a flow),
     p(x|z) one of ``LIKELIHOODS``."""
@@ -223,6 +257,8 @@ class BetaVAE(nn.Module):
         self.latent_shape = latent_shape(cfg, self.shape)  # (d,) or (c, h/8, w/8)
         self.lik = lik.get(cfg.likelihood)
         self.encoder, self.decoder = build(cfg, self.shape, IAF_CONTEXT if cfg.posterior == "iaf" else 0)
+        self._enc_head = _last_parametrised(self.encoder)  # from here on float32 under autocast
+        self._dec_head = _last_parametrised(self.decoder)
         if cfg.likelihood == "gaussian":
             init = math.log(cfg.sigma) if cfg.sigma is not None else math.log(0.1)
             self.log_sigma = nn.Parameter(torch.full((self.shape[0], 1, 1), init), requires_grad=cfg.sigma is None)
@@ -238,7 +274,7 @@ class BetaVAE(nn.Module):
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """x (B, C, H, W) in [0, 1] -> the base Gaussian's mean and log-variance, each (B, d), and the
         IAF's context h (B, IAF_CONTEXT) or None (in the encoder's dtype)."""
-        h = self.encoder(x)  # (B, 2d [+ context])
+        h = _run(self.encoder, x, self._enc_head)  # (B, 2d [+ context]) float32
         d = self.latent_dim
         mu, logvar = h[..., :d], h[..., d : 2 * d]  # (B, d) each
         return mu, logvar.clamp(-30.0, 20.0), (h[..., 2 * d :] if self.iaf is not None else None)
@@ -259,7 +295,7 @@ class BetaVAE(nn.Module):
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, d) -> the decoder's output map (B, P * C, H, W): Bernoulli logits, Gaussian
         pre-sigmoid means (P = 1), or the discretised models' location and raw log-scale maps (P = 2)."""
-        out = self.decoder(z)
+        out = _run(self.decoder, z, self._dec_head)  # float32
         return _crop(out, self.shape[1], self.shape[2])
 
     def likelihood_params(self, out: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,9 @@ TERMS = ("loss", "elbo", "rec", "kl")
 def validate(cfg: TrainVAEConfig) -> None:
     """Check a config's values (bounds, choices, combinations) with one-line errors."""
     check(cfg)
+    if 0 < cfg.width < 4 or (cfg.width > 8 and cfg.width % 8):
+        raise LatentdynError(f"width {cfg.width}: use 0 (from the frame size), 4 to 8, or a multiple of 8 "
+                             "(the group normalisation's 8 groups)")
     if cfg.binarize != "none" and cfg.likelihood not in ("auto", "bernoulli"):
         raise LatentdynError("--binarize needs the Bernoulli likelihood; drop --binarize for a Gaussian model")
 
@@ -51,7 +54,7 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
     from latentdyn.engine.loop import Fit, run_epochs
     from latentdyn.engine.tracking import Tracker
     from latentdyn.vae.flow import FlowRecorder
-    from latentdyn.vae.model import BetaVAE
+    from latentdyn.vae.model import BetaVAE, resolve_width
 
     cfg.likelihood = resolve_likelihood(cfg.data, cfg.likelihood, cfg.binarize)  # the saved config says what was used
     if cfg.val_split is None:
@@ -65,6 +68,8 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
     if val is not None and len(val) == 0:
         val = None
     H, W, C = shape
+    if cfg.arch == "resnet":
+        cfg.width = resolve_width(cfg, (C, H, W))  # the saved config says which width was used
     plain = to_dict(cfg)
     torch.manual_seed(cfg.seed)  # initial weights
     model = BetaVAE(cfg, (C, H, W)).to(device)
@@ -118,7 +123,7 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
                         "val_split": cfg.val_split, "elbo_is_log_probability": honest}},
         on_epoch=on_epoch,
         message=message,
-        defaults=RESUME_DEFAULTS,
+        defaults=RESUME_DEFAULTS, threads=cfg.threads,
     )
     try:
         row = run_epochs(fit, dist, device, progress, verbose, resume, RESUME_MAY_CHANGE, tracker)

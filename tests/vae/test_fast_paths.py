@@ -1,0 +1,73 @@
+"""The VAE's fast paths: the small-frame width rule, float32 output layers under bf16 autocast, and
+the batched no-grad encoder (precision float32 / bfloat16)."""
+
+import numpy as np
+import pytest
+import torch
+
+from latentdyn.core.errors import LatentdynError
+from latentdyn.vae.config import TrainVAEConfig
+from latentdyn.vae.encode import encode_frames
+from latentdyn.vae.model import BetaVAE, auto_width
+
+
+@pytest.mark.parametrize("side, width", [(28, 8), (30, 8), (32, 8), (33, 16), (64, 16), (65, 32), (128, 32)])
+def test_width_follows_the_frame_size(side, width):
+    assert auto_width((1, side, side)) == width
+    m = BetaVAE(TrainVAEConfig(arch="resnet", latent_dim=4, likelihood="bernoulli"), (1, side, side))
+    assert m.encoder[0][0].out_channels == width  # the first convolution of the encoder's trunk
+    fixed = BetaVAE(TrainVAEConfig(arch="resnet", latent_dim=4, width=16, likelihood="bernoulli"), (1, side, side))
+    assert fixed.encoder[0][0].out_channels == 16
+
+
+def test_the_run_records_the_width_used(tmp_path, scene_file):
+    from latentdyn.core.config import load_toml as read_toml
+    from latentdyn.vae.train import train_vae
+
+    train_vae(TrainVAEConfig(data=str(scene_file), latent_dim=4, epochs=1, limit=40), tmp_path / "v", verbose=False,
+              progress=False)
+    assert read_toml(tmp_path / "v" / "config.toml")["width"] == 8  # 30 x 30 frames
+
+
+@pytest.mark.parametrize("width", [2, 12])
+def test_a_width_the_norms_cannot_split_is_refused(width):
+    from latentdyn.vae.train import validate
+
+    with pytest.raises(LatentdynError, match=f"width {width}: use 0"):
+        validate(TrainVAEConfig(width=width))
+
+
+@pytest.mark.parametrize("arch, extra", [("resnet", {}), ("tutorial", {}), ("mlp", {}),
+                                         ("resnet", {"latent_channels": 2, "latent_dim": 32})])
+def test_output_layers_stay_float32_under_bf16(arch, extra):
+    cfg = TrainVAEConfig(arch=arch, **{"latent_dim": 4, **extra}, likelihood="discretized-logistic")
+    m = BetaVAE(cfg, (1, 30, 30)).eval()
+    x = torch.rand(3, 1, 30, 30)
+    with torch.no_grad():
+        ref_mu, _ = m.encode(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mu, logvar = m.encode(x)
+            out = m.decode_logits(mu)
+    assert mu.dtype == logvar.dtype == out.dtype == torch.float32
+    assert out.shape == (3, 2, 30, 30)
+    assert not torch.equal(mu, ref_mu)  # the trunk did run in bf16 ...
+    assert torch.allclose(mu, ref_mu, atol=0.05)  # ... and the means stay close
+
+
+def test_fast_encoder_matches_the_model_and_takes_tensors(rng):
+    m = BetaVAE(TrainVAEConfig(arch="resnet", latent_dim=4, likelihood="bernoulli"), (1, 30, 30)).eval()
+    frames = rng.integers(0, 256, (70, 30, 30, 1), dtype=np.uint8)
+    mu, lv = encode_frames(m, frames, "cpu", batch=32)
+    with torch.no_grad():
+        ref_mu, ref_lv = m.encode(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255)
+    assert mu.shape == lv.shape == (70, 4) and mu.dtype == np.float32
+    np.testing.assert_allclose(mu, ref_mu.numpy(), atol=1e-5)
+    np.testing.assert_allclose(lv, ref_lv.numpy(), atol=1e-5)
+    t_mu, _ = encode_frames(m, torch.from_numpy(frames), "cpu", batch=64, as_numpy=False)  # uint8 tensor in, tensor out
+    assert isinstance(t_mu, torch.Tensor) and np.allclose(t_mu.numpy(), mu, atol=1e-5)
+    b_mu, _ = encode_frames(m, frames, "cpu", precision="bfloat16")
+    assert b_mu.dtype == np.float32 and np.abs(b_mu - mu).max() < 0.05 and not np.array_equal(b_mu, mu)
+    empty = encode_frames(m, frames[:0], "cpu")
+    assert empty[0].shape == (0, 4)
+    with pytest.raises(LatentdynError, match="precision 'half'"):
+        encode_frames(m, frames, "cpu", precision="half")
