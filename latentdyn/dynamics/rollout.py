@@ -164,7 +164,8 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
 
     from latentdyn.engine.devices import pick_device
     from latentdyn.dynamics.model import load_dynamics
-    from latentdyn.vae.encode import check_vae_hash, encode_frames
+    from latentdyn.latents.file import check_vae_hash
+    from latentdyn.vae.encode import encode_frames
     from latentdyn.scenes.file import open_scenes
     from latentdyn.vae.train import load_vae, model_hwc
 

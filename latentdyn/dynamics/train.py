@@ -59,7 +59,7 @@ def validate(cfg: TrainDynamicsConfig) -> None:
 def load_frame_decoder(cfg: TrainDynamicsConfig, latent_dim: int, vae_sha256: str, device):
     """The frozen VAE (eval mode, no gradients into its weights) that decodes the open loop for
     the frame loss, checked against the latents file; None when the frame loss is off."""
-    from latentdyn.vae.encode import check_vae_hash
+    from latentdyn.latents.file import check_vae_hash
     from latentdyn.vae.train import load_vae
 
     if cfg.frame_loss_weight <= 0:
@@ -96,7 +96,7 @@ def frame_error(vae, z, target) -> torch.Tensor:
 
 def read_latents(path: str | Path, split: str | None, device, chunk: int = 4096):
     """mu, logvar (N, T, d) of a split, read from HDF5 in chunks into device tensors."""
-    from latentdyn.vae.encode import open_latents
+    from latentdyn.latents.file import open_latents
 
     with open_latents(path) as lf:
         if lf.kind != "sequences":
@@ -208,7 +208,7 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
     from latentdyn.engine import distributed
     from latentdyn.engine.loop import Fit, run_epochs
     from latentdyn.engine.tracking import Tracker
-    from latentdyn.vae.encode import open_latents
+    from latentdyn.latents.file import open_latents
 
     B = dist.local_batch(cfg.batch_size)  # per-rank batch; the configured one is global
     with open_latents(cfg.latents) as lf:
@@ -291,7 +291,7 @@ def _rollout_film(cfg: TrainDynamicsConfig, val, tracker, device, n: int = 4):
     """For TensorBoard: each epoch, the open loop of the first ``n`` validation sequences decoded
     by the VAE that made the latents (when its run folder is still there), as a video."""
     from latentdyn.dynamics.rollout import decode_latents, rollout_frames
-    from latentdyn.vae.encode import open_latents
+    from latentdyn.latents.file import open_latents
     from latentdyn.vae.train import load_vae
 
     with open_latents(cfg.latents) as lf:

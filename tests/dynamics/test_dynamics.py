@@ -17,7 +17,7 @@ from latentdyn.dynamics.config import TrainDynamicsConfig
 from latentdyn.dynamics.model import predict
 from latentdyn.dynamics.train import load_dynamics, train_dynamics
 from latentdyn.core.errors import LatentdynError
-from latentdyn.vae.encode import open_latents
+from latentdyn.latents.file import open_latents
 from latentdyn.scenes.render import Renderer
 
 from tests.helpers import fails_cleanly as _fails_cleanly

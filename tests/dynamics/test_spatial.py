@@ -18,7 +18,7 @@ from latentdyn.dynamics.config import TrainDynamicsConfig
 from latentdyn.dynamics.model import LatentConvGRU, LatentGRU, load_dynamics, make_predictor
 from latentdyn.dynamics.train import train_dynamics
 from latentdyn.vae.config import TrainVAEConfig
-from latentdyn.vae.encode import open_latents
+from latentdyn.latents.file import open_latents
 from latentdyn.vae.model import BetaVAE
 
 from tests.helpers import fails_cleanly

@@ -205,10 +205,8 @@ def test_format_errors_name_what_was_found(tmp_path, attrs, data, match):
     assert "None" not in str(e.value) and "\n" not in str(e.value)
 
 
-@pytest.mark.xfail(strict=True, reason="needs the one-line change of LatentFile's format error in latentdyn/vae/encode.py "
-                                       "(use latentdyn.core.fileio.format_found); then remove this mark")
 def test_a_latents_file_error_names_the_format_found(tmp_path, scene_file):
-    from latentdyn.vae.encode import open_latents
+    from latentdyn.latents.file import open_latents
 
     p = tmp_path / "plain.h5"
     with h5py.File(p, "w") as f:

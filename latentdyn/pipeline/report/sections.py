@@ -281,7 +281,7 @@ def _section_generate(page: Page, d: Path, name: str, record: dict | None = None
 
 
 def _section_encode(page: Page, d: Path, name: str, record: dict | None = None) -> str:
-    from latentdyn.vae.encode import open_latents
+    from latentdyn.latents.file import open_latents
 
     p = d / "latents.h5"
     if not p.is_file():
