@@ -157,7 +157,8 @@ def evaluate(config: EvaluateConfig | None = None, *, out: str | Path | None = N
 
     cfg = configure(EvaluateConfig, config, **overrides)
     res = evaluate_run(cfg.vae, cfg.data, cfg.split, cfg.iw_samples, cfg.data_dir, cfg.device, cfg.limit,
-                       which=cfg.checkpoint, progress=progress, out=out, config=to_dict(cfg))
+                       which=cfg.checkpoint, progress=progress, out=out, config=to_dict(cfg),
+                       max_memory_mb=cfg.max_memory_mb)
     path = Path(out) if out is not None else Path(cfg.vae) / f"eval_{cfg.split}.json"
     return Result("evaluate", path, res, {"eval": path}, cfg)
 

@@ -88,6 +88,9 @@ class EvaluateConfig:
     checkpoint: str = option("best", "Which checkpoint of the run: best or last.", choices=("best", "last"))
     limit: int = option(0, "Evaluate only the first N examples (0: all).", minimum=0)
     device: str = device_option()
+    max_memory_mb: int = option(4096, "Memory (MB) the evaluation's data, model and tensors may take: the examples per "
+                                "batch and the importance samples decoded at once are sized to stay under it.",
+                                minimum=16, in_key=False, why="as train-vae's; leaves room on an 8 GB laptop")
 
 
 @dataclass

@@ -10,6 +10,11 @@ densities, the means are in the decoder's space (``BetaVAE.summarize``) and, the
 per-dimension KL, ``base_kl_per_dim`` (the base Gaussian's closed form against N(0, 1), a proxy)
 replaces ``kl_per_dim`` (docs/flows.md).
 
+Memory: the examples per pass and the importance samples decoded at once are sized so that the
+estimated peak stays under ``max_memory_mb`` (``latentdyn.vae.memory``); a scene file larger than a
+quarter of it is streamed. The result reports the sizes chosen (``memory``) and the wall time
+(``seconds``).
+
 Every result names its protocol, ``protocol = {"likelihood", "data", "is_log_probability"}``
 (``data``: "binary-static", "binary-dynamic" or "8bit"; see ``latentdyn.vae.likelihoods``).
 Only when the likelihood is a true log-probability of the data as scored are the bounds
@@ -23,6 +28,7 @@ importance-weighted estimate is computed.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -44,23 +50,28 @@ def evaluate_run(
     run_dir: str | Path, source: str | None = None, split: str = "test", iw_samples: int = 64,
     data_dir: str | None = None, device: str = "auto", limit: int = 0, batch: int = 500, which: str = "best",
     progress: bool | None = None, out: str | Path | None = None, config: dict | None = None,
+    max_memory_mb: int = 4096,
 ) -> dict:
     """Evaluate a run's checkpoint on a split; writes the JSON to ``out`` (default: the run
-    folder's ``eval_<split>.json``)."""
+    folder's ``eval_<split>.json``). ``batch``: the most examples per pass; fewer, and fewer
+    importance samples at once, when ``max_memory_mb`` asks for it."""
     import torch
     from tqdm.auto import tqdm
 
     from latentdyn.engine.devices import pick_device
     from latentdyn.core.rng import epoch_seed, torch_generator
-    from latentdyn.vae.data import batch_floats, open_frames
+    from latentdyn.vae.data import MemoryFrames, batch_floats, open_frames
+    from latentdyn.vae.memory import plan_memory
     from latentdyn.vae.train import kl_dims_key, load_vae, model_hwc
 
     if iw_samples < 0:
         raise LatentdynError(f"--iw-samples {iw_samples}: must be 0 (skip) or more")
+    t0 = time.perf_counter()
     dev = pick_device(device)
     model, cfg, ck = load_vae(run_dir, which, dev)
     source = str(source or cfg.data)
     cfg.data, cfg.data_dir = source, data_dir or cfg.data_dir
+    cfg.max_memory_mb = min(cfg.max_memory_mb, max(1, max_memory_mb // 4))  # larger scene files stream in blocks
     frames, shape = open_frames(cfg, split, dev, limit)
     want = model_hwc(model)
     if tuple(shape) != want:
@@ -70,6 +81,9 @@ def evaluate_run(
     protocol = lik.data_protocol(cfg.binarize)
     honest = lik.is_log_probability(cfg.likelihood, protocol)
     iw_samples = iw_samples if honest else 0
+    held = frames.x.numel() if isinstance(frames, MemoryFrames) else 2 * 64 * 2**20  # uint8; a stream: two blocks
+    plan = plan_memory(model, iw_samples, held, max_memory_mb, max_batch=min(batch, len(frames)))
+    batch = plan.batch
     g = torch_generator(epoch_seed(cfg.seed, 0, 31), dev)
     g_bin = torch_generator(epoch_seed(cfg.seed, 0, 13), dev)
     elbo, rec, kl, iw, mus, kl_dims = [], [], [], [], [], []
@@ -83,7 +97,7 @@ def evaluate_run(
             elbo.append(t["elbo"]), rec.append(t["rec"]), kl.append(t["kl"])
             mus.append(mu.float()), kl_dims.append(model.kl_per_dim(mu0.float(), logvar0.float()))
             if iw_samples:
-                iw.append(model.log_px_iw(xb, iw_samples, generator=g))
+                iw.append(model.log_px_iw(xb, iw_samples, generator=g, chunk=plan.chunk))  # (B,)
     cat = lambda parts: torch.cat(parts).double().cpu().numpy()  # noqa: E731
     mu = cat(mus)
     n_active, var = active_units(mu)
@@ -109,6 +123,7 @@ def evaluate_run(
                    "prior": cfg.prior, "posterior": cfg.posterior,
                    "kl_estimate": "one-sample Monte Carlo" if model.has_flow else "closed form",
                    "posterior_mean_variance": var.tolist(), kl_dims_key(model): cat(kl_dims).mean(0).tolist()})
+    result.update({"memory": plan.summary(max_memory_mb), "seconds": round(time.perf_counter() - t0, 3)})
     if config is not None:
         result["config"] = config  # `latentdyn evaluate --config FILE.json` reruns it
     with atomic_path(out if out is not None else Path(run_dir) / f"eval_{split}.json") as tmp:
