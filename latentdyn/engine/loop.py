@@ -79,12 +79,15 @@ def run_epochs(fit: Fit, dist, device, progress: bool | None = None, verbose: bo
     import torch
     from tqdm.auto import tqdm
 
+    from latentdyn.engine.progress import Heartbeat, Progress, bars_shown, say
     from latentdyn.engine.threads import ThreadPolicy
 
     scheduler = make_scheduler(fit.optimizer, fit.schedule, fit.epochs)
     threads = ThreadPolicy(fit.threads, adapt=device.type == "cpu")  # free cores, re-read while training
     first, best, log, since_best = start(fit.run_dir, fit.plain, fit.kind, resume, ignore, fit.model, fit.optimizer,
                                          dist, scheduler, fit.defaults)
+    bars = dist.main and bars_shown(progress)  # else lines: one per epoch, and inside long epochs
+    clock = Progress(fit.epochs, first - 1)  # elapsed, and the time left from the epochs run so far
     row: dict = {}
     for epoch in range(first, fit.epochs + 1):
         if fit.patience and since_best >= fit.patience:
@@ -93,7 +96,8 @@ def run_epochs(fit: Fit, dist, device, progress: bool | None = None, verbose: bo
         fit.model.train()
         sums = torch.zeros(len(fit.terms), device=device, dtype=torch.float64)
         bar = tqdm(fit.batches(epoch), total=fit.n_batches, desc=f"epoch {epoch}/{fit.epochs}", unit="batch", leave=False,
-                   disable=not dist.main or (None if progress is None else not progress))
+                   disable=not bars)
+        beat = Heartbeat(f"epoch {epoch}/{fit.epochs}", fit.n_batches, verbose and dist.main and not bars)
         for k, batch in enumerate(bar):
             terms = fit.step(batch, epoch)
             loss = terms[fit.terms[0]].mean()
@@ -106,6 +110,7 @@ def run_epochs(fit: Fit, dist, device, progress: bool | None = None, verbose: bo
             sums += torch.stack([terms[t].detach().sum() for t in fit.terms]).double()
             if k % 50 == 49 and dist.main and not bar.disable:  # a host sync now and then for the bar, never every step
                 bar.set_postfix(loss=f"{sums[0].item() / max(1, (k + 1) * len(terms[fit.terms[0]])):.3f}")
+            beat(k + 1)  # no bar: a line now and then in a long epoch
         bar.close()
         tr = (dist.all_sum(sums) / fit.n_examples).tolist()
         check_finite(tr[0], epoch, fit.run_dir)
@@ -132,8 +137,8 @@ def run_epochs(fit: Fit, dist, device, progress: bool | None = None, verbose: bo
         if fit.on_epoch is not None:
             fit.on_epoch(epoch, row)
         if verbose:
-            tqdm.write(f"epoch {epoch}: " + (fit.message(row) if fit.message else f"loss {tr[0]:.4f}")
-                       + (" (best)" if improved else "") + f" ({row['seconds']:.1f} s)")
+            say(f"epoch {epoch}/{fit.epochs}: " + (fit.message(row) if fit.message else f"loss {tr[0]:.4f}")
+                + (" (best)" if improved else "") + f" ({row['seconds']:.1f} s; {clock.status(epoch)})")
     return row
 
 

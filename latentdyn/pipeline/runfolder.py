@@ -75,6 +75,21 @@ def move_aside(run_dir: Path, name: str) -> Path | None:
     return dest
 
 
+def last_seconds(run_dir: Path, name: str) -> float | None:
+    """How long stage ``name`` took when it last finished (its record, else its newest superseded
+    folder's), for the run's estimate of the time left; None if it never finished."""
+    superseded = sorted((Path(run_dir) / SUPERSEDED).glob(f"{name}-*/stage.json"), key=lambda p: p.stat().st_mtime)
+    for path in [stage_dir(run_dir, name) / "stage.json", *reversed(superseded)]:
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if (isinstance(rec, dict) and rec.get("name") == name and rec.get("status") == "done"
+                and isinstance(rec.get("seconds"), (int, float))):
+            return float(rec["seconds"])
+    return None
+
+
 def trained_epochs(d: Path) -> int:
     """The last epoch logged in a training stage's metrics.jsonl (0 if none)."""
     try:

@@ -16,8 +16,9 @@ from typing import Callable
 from latentdyn.core.config import dumps_toml, to_dict
 from latentdyn.core.errors import LatentdynError
 from latentdyn.core.fileio import atomic_path
+from latentdyn.engine.progress import Progress, duration
 from latentdyn.pipeline.plan import Experiment, Stage, load_experiment, plan
-from latentdyn.pipeline.runfolder import RunLog, lock, move_aside, outputs_of, stage_dir, write_record
+from latentdyn.pipeline.runfolder import RunLog, last_seconds, lock, move_aside, outputs_of, stage_dir, write_record
 from latentdyn.pipeline.stages import KINDS, OUTPUT_OF_KIND, with_inputs
 
 
@@ -70,7 +71,10 @@ def run_experiment(path: str | Path, out: str | Path | None = None, overrides: t
                            + "\n" + dumps_toml(exp.resolved))
         log = RunLog(run_dir / "run.log", echo)
         todo = [s for s, a in actions if a in ("run", "resume")]
-        log(f"experiment {exp.info.name} ({exp.path}) -> {run_dir}: {len(todo)} of {len(actions)} stages to run")
+        before = {s.name: last_seconds(run_dir, s.name) for s in todo}  # read before old folders move aside
+        clock = Progress(len(todo))
+        log(f"experiment {exp.info.name} ({exp.path}) -> {run_dir}: {len(todo)} of {len(actions)} stages to run"
+            + (f", about {duration(sum(before.values()))} by earlier runs" if todo and all(before.values()) else ""))
         for i, (s, action) in enumerate(actions, 1):
             head = f"[{i}/{len(actions)}] {s.name} ({s.kind})"
             if action in ("skip", "keep", "missing"):
@@ -81,7 +85,8 @@ def run_experiment(path: str | Path, out: str | Path | None = None, overrides: t
                 log(f"{head}: settings, inputs or latentdyn changed; the old results are kept in {moved}")
             d = stage_dir(run_dir, s.name)
             d.mkdir(parents=True, exist_ok=True)
-            log(f"{head}: {'resuming' if action == 'resume' else 'running'}")
+            took = f" (took {duration(before[s.name])} last time)" if before[s.name] else ""
+            log(f"{head}: {'resuming' if action == 'resume' else 'running'}{took}")
             t0 = time.perf_counter()
             write_record(run_dir, s, "running", started=time.strftime("%Y-%m-%dT%H:%M:%S"))
             try:
@@ -91,11 +96,24 @@ def run_experiment(path: str | Path, out: str | Path | None = None, overrides: t
                 raise LatentdynError(f"stage {s.name!r}: {e}") from None
             seconds = time.perf_counter() - t0
             write_record(run_dir, s, "done", seconds=seconds, summary=summary, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
-            log(f"{head}: done in {seconds:.1f} s" + (f"; {_fmt_summary(summary)}" if summary else ""))
+            log(f"{head}: done in {seconds:.1f} s" + (f"; {_fmt_summary(summary)}" if summary else "")
+                + f"; {_time_left(clock, todo, s, before)}")
     report = run_dir / "report.html"
     current = any(s.kind == "report" and a in ("run", "resume", "skip") for s, a in actions)  # not one left out by --only
     return {"run_dir": run_dir, "actions": [(s.name, a) for s, a in actions],
             "report": report if current and report.exists() else None}
+
+
+def _time_left(clock: Progress, todo: list[Stage], s: Stage, before: dict[str, float | None]) -> str:
+    """'run 1 min 10 s so far, 2 stages left (about 40 s by earlier runs)': an estimate only where
+    every stage still to run has a recorded duration; stages differ too much for a mean."""
+    rest = todo[todo.index(s) + 1 :]
+    line = f"run {duration(clock.elapsed())} so far"
+    if not rest:
+        return line
+    known = [before[r.name] for r in rest]
+    return line + f", {len(rest)} stage{'s' * (len(rest) > 1)} left" + (
+        f" (about {duration(sum(known))} by earlier runs)" if all(known) else "")
 
 
 def _run_stage(exp: Experiment, s: Stage, run_dir: Path, resume: bool, progress, verbose: bool) -> dict:
