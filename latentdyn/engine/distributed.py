@@ -178,10 +178,61 @@ def wrap(model, d: Dist, device, compile: bool = False):
 
         net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     if compile:
+        reason = compiler_missing(device)
+        if reason:
+            import warnings
+
+            warnings.warn(f"compile: {reason}; training without torch.compile", stacklevel=2)
+            return net
         import torch
 
-        net = torch.compile(net)
+        net = _CompiledOrEager(torch.compile(net), net)
     return net
+
+
+def compiler_missing(device) -> str | None:
+    """Why ``torch.compile`` cannot work here (None when it can): inductor builds C++ kernels for
+    the CPU (a C++ compiler on the PATH) and Triton kernels for CUDA (the ``triton`` package)."""
+    import importlib.util
+    import shutil
+
+    import torch
+
+    if torch.device(device).type == "cuda":
+        return None if importlib.util.find_spec("triton") else "no triton package for CUDA kernels"
+    if torch.device(device).type == "cpu":
+        return None if any(shutil.which(c) for c in ("g++", "c++", "clang++")) else "no C++ compiler on the PATH"
+    return f"inductor does not build kernels for {torch.device(device).type}"
+
+
+class _CompiledOrEager:
+    """Calls the compiled module; should compiling fail at the first call (a compiler or backend
+    error), warns once and calls the eager module from then on. Errors of the model itself pass."""
+
+    def __init__(self, compiled, eager):
+        self.compiled, self.eager, self.failed = compiled, eager, False
+
+    def __call__(self, *args, **kwargs):
+        if not self.failed:
+            try:
+                return self.compiled(*args, **kwargs)
+            except Exception as e:  # noqa: BLE001 - only compiler failures are swallowed, below
+                if not _is_compiler_error(e):
+                    raise
+                import warnings
+
+                warnings.warn(f"compile failed ({type(e).__name__}); training without torch.compile", stacklevel=2)
+                self.failed = True
+        return self.eager(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.eager, name)
+
+
+def _is_compiler_error(e: BaseException) -> bool:
+    names = {c.__name__ for c in type(e).__mro__}
+    return bool(names & {"BackendCompilerFailed", "InvalidCxxCompiler", "CppCompileError"}) or \
+        type(e).__module__.startswith(("torch._dynamo", "torch._inductor"))
 
 
 def param_digest(model) -> str:
