@@ -83,9 +83,10 @@ def test_python_dash_m_and_version():
 
     r = subprocess.run([sys.executable, "-m", "latentdyn", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and "latentdyn, version" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "latentdyn", "generate", "three_balls", "--out", "/nonexistent/x.h5"],
-                       capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "latentdyn", "generate", "three_balls", "--out", "/dev/null/x.h5"],
+                       capture_output=True, text=True)  # a missing folder would be made; a file in its place is refused
     assert r.returncode == 2 and r.stderr.startswith("Error:") and "Traceback" not in r.stderr
+    assert "is a file, not a folder" in r.stderr
 
 
 # ---- datasets -------------------------------------------------------------------------------------
