@@ -46,6 +46,13 @@ class Result:
     config: Any = None
 
 
+def _threads() -> None:
+    """CPU threads for a stage outside the training loop: the free cores now (``latentdyn.engine.threads``)."""
+    from latentdyn.engine.threads import configure as choose
+
+    choose()
+
+
 def configure(cls: type, config: Any = None, **overrides) -> Any:
     """A config of ``cls``: ``config`` (or the defaults) with ``overrides`` applied and checked."""
     if config is None:
@@ -156,6 +163,7 @@ def evaluate(config: EvaluateConfig | None = None, *, out: str | Path | None = N
     from latentdyn.vae.evaluate import evaluate_run
 
     cfg = configure(EvaluateConfig, config, **overrides)
+    _threads()
     res = evaluate_run(cfg.vae, cfg.data, cfg.split, cfg.iw_samples, cfg.data_dir, cfg.device, cfg.limit,
                        which=cfg.checkpoint, progress=progress, out=out, config=to_dict(cfg),
                        max_memory_mb=cfg.max_memory_mb)
@@ -168,8 +176,10 @@ def encode(config: EncodeConfig | None = None, *, out: str | Path, progress: boo
     from latentdyn.vae.encode import encode as run
 
     cfg = configure(EncodeConfig, config, **overrides)
+    _threads()
     cfg = dataclasses.replace(cfg, data=cfg.data or training_data(cfg.vae))
-    path = run(cfg.vae, cfg.data, out, cfg.split, cfg.device, cfg.data_dir, progress=progress, config=to_dict(cfg))
+    path = run(cfg.vae, cfg.data, out, cfg.split, cfg.device, cfg.data_dir, progress=progress, config=to_dict(cfg),
+               precision=cfg.precision)
     return Result("encode", Path(path), {}, {"latents": Path(path)}, cfg)
 
 
@@ -201,6 +211,7 @@ def rollout(config: RolloutConfig | None = None, *, out: str | Path, progress: b
     from latentdyn.dynamics.rollout import run_rollout
 
     cfg = configure(RolloutConfig, config, **overrides)
+    _threads()
     out = Path(out)
     res = run_rollout(cfg.vae, cfg.dynamics, cfg.data, out, cfg, progress=progress)
     save_config(out, cfg)
@@ -213,6 +224,7 @@ def latent_map(config: LatentMapConfig | None = None, *, out: str | Path, **over
     from latentdyn.geometry.latent_map import latent_map as run
 
     cfg = configure(LatentMapConfig, config, **overrides)
+    _threads()
     out = Path(out)
     res = run(cfg.vae, cfg.data, out, cfg.split, cfg.data_dir, cfg.device, cfg.limit, cfg.grid)
     save_config(out, cfg)
@@ -225,6 +237,7 @@ def interpolate(config: InterpolateConfig | None = None, *, out: str | Path, **o
     from latentdyn.geometry.interpolate import interpolate as run
 
     cfg = configure(InterpolateConfig, config, **overrides)
+    _threads()
     out = Path(out)
     res = run(cfg.vae, cfg.data, out, cfg.pairs, cfg.classes, cfg.steps, cfg.split, cfg.points, cfg.data_dir, cfg.device,
               cfg.seed, variance_aware=cfg.variance_aware)

@@ -27,7 +27,8 @@ class TrainVAEConfig(TrainingOptions):
     """``latentdyn train vae``: a beta-VAE trained on a dataset or a scene file."""
 
     data: str = option("fashion-mnist", "A dataset name (mnist, fashion-mnist, cifar10, cifar10-gray) or a scene file.",
-                       metavar="SOURCE", why="the dataset on every Debian machine")
+                       metavar="SOURCE", why="Debian's dataset-fashion-mnist package has it offline (apt-get install dataset-fashion-mnist); "
+                           "elsewhere it downloads once, checksum-checked")
     data_dir: str | None = data_dir_option()
     latent_dim: int = option(2, "Latent dimensions.", why="2 gives latent maps one can plot directly", minimum=1, maximum=1024)
     latent_channels: int = option(0, "resnet: a spatial latent, a map of this many channels at 1/8 of the input's height "
@@ -38,8 +39,11 @@ class TrainVAEConfig(TrainingOptions):
     beta: float = option(1.0, "Weight of the KL term (Higgins et al. 2017).", why="1 is the plain VAE", minimum=0.0)
     arch: str = option("resnet", "Encoder/decoder: tutorial (the TF CVAE tutorial, exact), mlp (2 dense layers each side) "
                        "or resnet (ours).", choices=ARCHS, why="resnet: about the tutorial's cost, better fits")
-    width: int = option(32, "resnet: channels of the first stage (doubled at the second).", minimum=4,
-                        why="32: small enough for 2 CPU cores")
+    width: int = option(0, "resnet: channels of the first stage (doubled at the second); 0: from the frame size, 8 for "
+                        "frames up to 32 px, 16 up to 64 px, 32 above (the run's config.toml records the width used).",
+                        minimum=0, maximum=1024,
+                        why="0: the small-frame rule, measured on three_balls at a third of width 32's time to the same "
+                            "reconstructions (docs/results.md)")
     likelihood: str = option("auto", "p(x|z): bernoulli (binary data), discretized-logistic or discretized-gaussian "
                              "(8-bit data, a likelihood over the 256 levels), gaussian (a continuous density: a training "
                              "loss only); auto: Bernoulli for binarised data, the discretised logistic for 8-bit images.",
@@ -102,6 +106,11 @@ class EncodeConfig:
                               "the VAE's training data.", metavar="SOURCE")
     data_dir: str | None = data_dir_option()
     split: str | None = option(None, "Datasets: the split to encode (default test). Scene files: every sequence.")
+    precision: str = option("float32", "Arithmetic of the encoder's trunk: float32, bfloat16 (the output layer, hence mu "
+                            "and logvar, stays float32), or auto (bfloat16 where the device runs it natively).",
+                            choices=("auto", "float32", "bfloat16"), key_if_set="added",
+                            why="float32: the latents of every published figure; bfloat16 changes the means by a small "
+                                "fraction of the posterior's std at twice the speed (docs/results.md)")
     device: str = device_option()
 
 
