@@ -40,6 +40,19 @@ def check_runnable(actions: list[tuple[Stage, str]]) -> None:
             raise LatentdynError(f"stage {s.name!r}: {s.unavailable}")
 
 
+def estimate_experiment(path: str | Path, out: str | Path | None = None, overrides: tuple[str, ...] | list[str] = (),
+                        profile: str | None = None) -> dict | None:
+    """The estimated seconds of what ``run_experiment`` would run (``latentdyn.pipeline.estimate``),
+    or None when it cannot be sized; timing the first steps takes a few seconds."""
+    from latentdyn.engine.threads import configure
+    from latentdyn.pipeline.estimate import estimate
+
+    exp = load_experiment(path, overrides, profile)
+    run_dir = Path(out) if out is not None else Path("runs") / exp.info.name
+    configure()
+    return estimate(exp, plan(exp, run_dir))
+
+
 def run_experiment(path: str | Path, out: str | Path | None = None, overrides: tuple[str, ...] | list[str] = (),
                    only: list[str] | None = None, profile: str | None = None, progress: bool | None = None,
                    echo: Callable[[str], None] | None = print, fetch: bool = False) -> dict:

@@ -1,4 +1,4 @@
-"""The README's main command, `latentdyn demo`, run as users run it (about 4 minutes on 2 cores).
+"""The README's main command, `latentdyn demo`, run as users run it (about 2 minutes on 2 idle cores).
 
 What the issue asks of it: the predicted ball keeps bouncing correctly for at least 20 frames.
 Checked here with the failure-counting rollout metrics (the ball judged against its true state:
@@ -26,6 +26,7 @@ def test_demo_keeps_the_ball_bouncing_for_20_predicted_frames(tmp_path):
     r = CliRunner().invoke(cli, ["demo", "--out", str(out), "--no-progress"])
     assert r.exit_code == 0, r.output[-2000:]
     assert r.output.strip().splitlines()[-1] == f"report: {(out / 'report.html').resolve()}"
+    assert r.output.startswith("the demo will take about ")  # before it starts, from its first steps timed
     m = json.loads((out / "rollout" / "metrics.json").read_text())
     model, copy = m["open_loop"]["model"], m["open_loop"]["copy_last"]
     pos = model["per_step"]["position_error_px"]
@@ -42,3 +43,4 @@ def test_demo_keeps_the_ball_bouncing_for_20_predicted_frames(tmp_path):
     # a second call finds everything finished
     r = CliRunner().invoke(cli, ["demo", "--out", str(out), "--no-progress"])
     assert r.exit_code == 0 and r.output.count("unchanged, skipped") == 7
+    assert "will take about" not in r.output  # nothing left to run: no estimate
