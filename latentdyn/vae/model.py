@@ -151,6 +151,19 @@ def resolve_width(cfg, shape: tuple[int, int, int]) -> int:
     return int(cfg.width) if getattr(cfg, "width", 0) else auto_width(shape)
 
 
+def channels_last_pays(model: "BetaVAE", device) -> bool:
+    """Whether to keep ``model``'s convolutions channels-last on ``device``: always on CUDA; on the CPU
+    for the tutorial architecture and a resnet of width >= 16, not for the narrow small-frame resnet
+    (measured in benchmarks/bench_speed.py's setting: width 8 trained 4-6% and encoded 34% slower
+    channels-last, the tutorial trained 13-19% faster; docs/results.md), never for the mlp or on MPS."""
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return model.cfg.arch != "mlp"
+    if kind != "cpu":
+        return False
+    return model.cfg.arch == "tutorial" or (model.cfg.arch == "resnet" and resolve_width(model.cfg, model.shape) >= 16)
+
+
 def _last_parametrised(seq: nn.Sequential) -> int:
     """Index of the last module of ``seq`` with parameters: from there on, the network's output layer."""
     return max(i for i, m in enumerate(seq) if any(True for _ in m.parameters()))

@@ -54,7 +54,7 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
     from latentdyn.engine.loop import Fit, run_epochs
     from latentdyn.engine.tracking import Tracker
     from latentdyn.vae.flow import FlowRecorder
-    from latentdyn.vae.model import BetaVAE, resolve_width
+    from latentdyn.vae.model import BetaVAE, channels_last_pays, resolve_width
 
     cfg.likelihood = resolve_likelihood(cfg.data, cfg.likelihood, cfg.binarize)  # the saved config says what was used
     if cfg.val_split is None:
@@ -73,7 +73,8 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
     plain = to_dict(cfg)
     torch.manual_seed(cfg.seed)  # initial weights
     model = BetaVAE(cfg, (C, H, W)).to(device)
-    if device.type in ("cpu", "cuda"):
+    nhwc = channels_last_pays(model, device)
+    if nhwc:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     net = distributed.wrap(model, dist, device, cfg.compile)  # DDP averages the gradients over the ranks
@@ -83,7 +84,7 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
         beta = cfg.beta * min(1.0, epoch / cfg.warmup_epochs) if cfg.warmup_epochs else cfg.beta
         g_bin, g_noise = gens[epoch]
         xb = batch_floats(x_u8, cfg.binarize, g_bin)
-        if device.type in ("cpu", "cuda"):
+        if nhwc:
             xb = xb.contiguous(memory_format=torch.channels_last)
         with autocast:
             return net(xb, beta=beta, generator=g_noise)
@@ -172,7 +173,7 @@ def load_vae(run_dir: str | Path, which: str = "best", device="cpu"):
     import torch
 
     from latentdyn.engine.checkpoint import load_checkpoint
-    from latentdyn.vae.model import BetaVAE
+    from latentdyn.vae.model import BetaVAE, channels_last_pays
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -192,7 +193,7 @@ def load_vae(run_dir: str | Path, which: str = "best", device="cpu"):
                                  "in its config to what it was trained with") from None
         raise LatentdynError(f"{path} does not match its own config ({str(e).splitlines()[0][:100]})") from None
     model = model.to(device).eval().requires_grad_(False)  # no autograd graph through the weights
-    if torch.device(device).type in ("cpu", "cuda"):
+    if channels_last_pays(model, device):
         model = model.to(memory_format=torch.channels_last)  # faster convolutions for every consumer
     return model, cfg, ck
 

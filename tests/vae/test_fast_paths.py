@@ -71,3 +71,14 @@ def test_fast_encoder_matches_the_model_and_takes_tensors(rng):
     assert empty[0].shape == (0, 4)
     with pytest.raises(LatentdynError, match="precision 'half'"):
         encode_frames(m, frames, "cpu", precision="half")
+
+
+@pytest.mark.parametrize("arch, width, side, want", [("resnet", 0, 30, False), ("resnet", 0, 64, True), ("resnet", 32, 30, True),
+                                                     ("tutorial", 0, 28, True), ("mlp", 0, 28, False)])
+def test_channels_last_only_where_it_was_measured_to_pay(arch, width, side, want):
+    from latentdyn.vae.model import channels_last_pays
+
+    m = BetaVAE(TrainVAEConfig(arch=arch, width=width, latent_dim=4, likelihood="bernoulli"), (1, side, side))
+    assert channels_last_pays(m, "cpu") is want
+    assert channels_last_pays(m, "mps") is False
+    assert channels_last_pays(m, "cuda") is (arch != "mlp")
