@@ -50,6 +50,50 @@ def encode_frames(model, frames_u8, device, batch: int = 1024, binarize: str = "
     return (mu.cpu().numpy(), lv.cpu().numpy()) if as_numpy else (mu, lv)
 
 
+_WORKER: dict = {}
+
+
+def _init_worker(vae_run: str, precision: str, threads: int) -> None:
+    import torch
+
+    from latentdyn.vae.train import load_vae
+
+    torch.set_num_threads(threads)
+    model, cfg, _ = load_vae(vae_run, "best", "cpu")
+    _WORKER.update(model=model, binarize=cfg.binarize, precision=precision)
+
+
+def _encode_in_worker(frames_u8: np.ndarray):
+    w = _WORKER
+    return encode_frames(w["model"], frames_u8, "cpu", binarize=w["binarize"], precision=w["precision"])
+
+
+class EncoderWorker:
+    """``encode_frames`` in a process of its own: the VAE of ``vae_run`` (best.pt) loaded once there,
+    on the CPU with ``threads`` threads, so a trainer can have fresh frames encoded while it steps.
+    ``submit(frames_u8)`` returns a ``concurrent.futures.Future`` of (mu, logvar), the same arrays
+    ``encode_frames`` gives in this process; use it as a context manager (the process ends on exit)."""
+
+    def __init__(self, vae_run: str | Path, precision: str = "float32", threads: int = 1):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                                        initargs=(str(vae_run), precision, threads))
+
+    def submit(self, frames_u8: np.ndarray):
+        return self.pool.submit(_encode_in_worker, frames_u8)
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+    def __enter__(self) -> "EncoderWorker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def encode(vae_run: str | Path, source: str | Path, out: str | Path, split: str | None = None,
            device: str = "auto", data_dir: str | None = None, block_frames: int = 8192,
            progress: bool | None = None, config: dict | None = None, precision: str = "float32") -> Path:

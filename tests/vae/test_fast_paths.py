@@ -82,3 +82,21 @@ def test_channels_last_only_where_it_was_measured_to_pay(arch, width, side, want
     assert channels_last_pays(m, "cpu") is want
     assert channels_last_pays(m, "mps") is False
     assert channels_last_pays(m, "cuda") is (arch != "mlp")
+
+
+def test_the_encoder_worker_gives_what_encode_frames_gives(tmp_path, scene_file):
+    from latentdyn.scenes.file import open_scenes
+    from latentdyn.vae.encode import EncoderWorker
+    from latentdyn.vae.train import load_vae, train_vae
+
+    train_vae(TrainVAEConfig(data=str(scene_file), latent_dim=4, epochs=1, limit=40), tmp_path / "v", verbose=False,
+              progress=False)
+    with open_scenes(scene_file) as sf:
+        frames = sf.read_frames(slice(0, 3)).reshape(-1, 30, 30, 1)  # (60, 30, 30, 1)
+    model, _, _ = load_vae(tmp_path / "v")
+    want = encode_frames(model, frames, "cpu")
+    with EncoderWorker(tmp_path / "v") as worker:
+        jobs = [worker.submit(frames[:30]), worker.submit(frames[30:])]
+        got = [j.result(timeout=120) for j in jobs]
+    for k in (0, 1):
+        np.testing.assert_allclose(np.concatenate([g[k] for g in got]), want[k], atol=1e-5)
