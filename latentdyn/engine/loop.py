@@ -112,6 +112,7 @@ def run_epochs(fit: Fit, dist, device, progress: bool | None = None, verbose: bo
                 bar.set_postfix(loss=f"{sums[0].item() / max(1, (k + 1) * len(terms[fit.terms[0]])):.3f}")
             beat(k + 1)  # no bar: a line now and then in a long epoch
         bar.close()
+        threads.pause()  # validation and checkpoints are not steps
         tr = (dist.all_sum(sums) / fit.n_examples).tolist()
         check_finite(tr[0], epoch, fit.run_dir)
         if not dist.main:  # rank 0 validates; every rank takes its score, so schedules and stops agree

@@ -20,9 +20,15 @@ The rules, in order:
    elsewhere every core counts as free). Re-read every ``INTERVAL`` seconds from the step loop: a
    job started beside another one drops to the free cores within seconds, and takes them back when
    the other ends.
-4. **The work's size**: where more than one thread is free, a few seconds of steps are timed at one
-   thread and at the free count, and the faster count is kept (one thread unless the others gain at
-   least ``GAIN``), so a job never runs slower for having more threads.
+4. **The work's size**: where more than one thread is free, about ``TRIAL`` seconds of steps are
+   timed at one thread and at the free count (median step times; the loop's validation and
+   checkpoints do not count: ``pause``), and the faster count is kept (one thread unless the others
+   gain at least ``GAIN``), timed again after ``RETRY`` seconds, so a job never runs slower for
+   having more threads.
+
+torchrun sets ``OMP_NUM_THREADS=1`` in each process unless it is set already: that counts as fixed
+(rule 1), so its processes run one thread each unless ``LATENTDYN_THREADS`` says otherwise. The
+policy sets torch's process-wide thread count: a notebook that calls a stage keeps that count after.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import time
 INTERVAL = 2.0  # seconds between readings of the free cores
 TRIAL = 0.6  # seconds of steps timed at each thread count when choosing by the work's size
 GAIN = 1.05  # more threads are kept only when they make the steps at least this much faster
+RETRY = 300.0  # seconds after which a choice for the same free cores is timed again (the work may change)
 ENV = "LATENTDYN_THREADS"
 
 
@@ -116,8 +123,9 @@ class ThreadPolicy:
         self.cores = usable_cores(workers)
         self.adapt = adapt and self.fixed is None and self.cores > 1
         self.meter = CpuMeter() if self.adapt else None
-        self.best: dict[int, int] = {}  # free cores -> the count the trial chose
-        self.trial: list = []  # [(threads, steps, start time)] while timing
+        self.best: dict[int, tuple[int, float]] = {}  # free cores -> (the count the trial chose, when)
+        self.trial: list = []  # [(threads, [step durations])] while timing
+        self.prev: float | None = None  # when the previous step ended (None after a pause)
         self.free = self.cores
         self.next = time.monotonic() + INTERVAL
         self.history: list[int] = []
@@ -150,33 +158,44 @@ class ThreadPolicy:
         if not self.adapt:
             return
         now = time.monotonic()
+        took, self.prev = (None if self.prev is None else now - self.prev), now
         if self.trial:
-            n, steps, t0 = self.trial[-1]
-            self.trial[-1] = (n, steps + 1, t0)
-            if now - t0 >= TRIAL:
+            n, times = self.trial[-1]
+            if took is not None:
+                times.append(took)
+            if sum(times) >= TRIAL and len(times) >= 3:
                 self._next_trial(now)
             return
         if now < self.next:
             return
         self.next = now + INTERVAL
         self.free = self._free(self.meter.others())
+        chosen = self.best.get(self.free)
         if self.free <= 1:
             self._set(1)
-        elif self.free in self.best:
-            self._set(self.best[self.free])
+        elif chosen is not None and now - chosen[1] < RETRY:
+            self._set(chosen[0])
         else:  # time one thread against the free count on this work
             self._set(1)
-            self.trial = [(1, 0, now)]
+            self.trial = [(1, [])]
+
+    def pause(self) -> None:
+        """Call where the steps stop for other work (validation, checkpoints): the next step's time
+        does not count, and a trial under way starts over."""
+        self.prev = None
+        if self.trial:
+            self.trial = [(1, [])]
+            self._set(1)
 
     def _next_trial(self, now: float) -> None:
         if len(self.trial) == 1:
             self._set(self.free)
-            self.trial.append((self.free, 0, now))
+            self.trial.append((self.free, []))
             return
-        (n1, s1, t1), (nf, sf, tf) = self.trial
-        rate1, ratef = s1 / (tf - t1), sf / (now - tf)
-        choice = nf if ratef >= GAIN * rate1 else 1
-        self.best[nf] = choice
+        (_, t1), (nf, tf) = self.trial
+        one, more = sorted(t1)[len(t1) // 2], sorted(tf)[len(tf) // 2]  # median step times
+        choice = nf if one >= GAIN * more else 1
+        self.best[nf] = (choice, now)
         self.trial = []
         self._set(choice)
         self.meter.others()  # the trial's own load does not count as another's at the next reading

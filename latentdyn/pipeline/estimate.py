@@ -1,7 +1,7 @@
 """How long an experiment's training will take on this machine, from a short timing of its first steps.
 
 For each train-vae and train-dynamics stage that would run, the stage's own model is built from its
-config and a few optimiser steps are timed on random data of the stage's shapes (frames of the
+config on its device and a few optimiser steps are timed on random data of the stage's shapes (frames of the
 scene the experiment generates, latents of the VAE's size); the stage's time is that step time
 times its steps (epochs x batches), plus ``VALIDATION`` for its validation passes. Stages without
 training (generation, encoding, rollouts, maps, the report) add ``OTHER`` seconds each, the
@@ -32,20 +32,30 @@ def _time_steps(step, n: int = 12) -> float:
     return sorted(times)[len(times) // 2]
 
 
+def _sync(dev) -> None:
+    import torch
+
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
 def _vae_step(cfg, shape):
     import torch
 
+    from latentdyn.engine.devices import pick_device
     from latentdyn.vae.model import BetaVAE
 
-    model = BetaVAE(cfg, shape)
+    dev = pick_device(cfg.device)
+    model = BetaVAE(cfg, shape).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    x = torch.rand(cfg.batch_size, *shape, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(cfg.batch_size, *shape, generator=torch.Generator().manual_seed(0)).to(dev)
 
     def step():
         loss = model(x)["loss"].mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
+        _sync(dev)
 
     return step
 
@@ -55,11 +65,13 @@ def _gru_step(cfg, d: int):
 
     from latentdyn.dynamics.model import make_predictor
     from latentdyn.dynamics.train import window_loss
+    from latentdyn.engine.devices import pick_device
 
-    model = make_predictor(cfg, (d,))
+    dev = pick_device(cfg.device)
+    model = make_predictor(cfg, (d,)).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(0)
-    mu = torch.randn(cfg.batch_size, cfg.context + cfg.horizon, d, generator=g)
+    mu = torch.randn(cfg.batch_size, cfg.context + cfg.horizon, d, generator=g).to(dev)
     lv = torch.full_like(mu, -4.0)
 
     def step():
@@ -67,6 +79,7 @@ def _gru_step(cfg, d: int):
         opt.zero_grad()
         loss.backward()
         opt.step()
+        _sync(dev)
 
     return step
 
@@ -88,7 +101,7 @@ def estimate(exp, actions) -> dict | None:
     frame = scene.frame_shape if hasattr(scene, "frame_shape") else (scene.render.height, scene.render.width)
     shape = (frame[2] if len(frame) == 3 else 1, frame[0], frame[1])
     n_train = max(1, round(g.sequences * parse_splits(g.split).get("train", 1.0)))
-    vae_dims: dict[str, int] = {}
+    vae_dims = [s.settings.latent_dim for s in exp.stages if s.kind == "train-vae"]  # skipped ones too
     parts, vae_step_s = {}, None
     for s, action in actions:
         cfg = s.settings
@@ -100,9 +113,8 @@ def estimate(exp, actions) -> dict | None:
             per = _time_steps(_vae_step(cfg, shape))
             vae_step_s = vae_step_s or per
             parts[s.name] = per * cfg.epochs * math.ceil(n_train * length / cfg.batch_size) * (1 + VALIDATION)
-            vae_dims[s.name] = cfg.latent_dim
         elif s.kind == "train-dynamics":
-            d = next(iter(vae_dims.values()), 8)
+            d = vae_dims[0] if vae_dims else 8
             per = _time_steps(_gru_step(cfg, d))
             parts[s.name] = per * cfg.epochs * math.ceil(n_train * cfg.windows / cfg.batch_size) * (1 + VALIDATION)
     slower = (vae_step_s / REF_VAE_STEP) if vae_step_s else 1.0

@@ -21,7 +21,7 @@ def encode_frames(model, frames_u8, device, batch: int = 1024, binarize: str = "
                   as_numpy: bool = True):
     """Posterior means and log-variances (N, d) of uint8 frames (N, H, W, C) (numpy or a torch tensor),
     batched on the device with no autograd (``torch.inference_mode``): the fast path the encode stage,
-    rollouts and fresh-data training share (frames/s in ``benchmarks/bench_encode.py``).
+    rollouts and fresh-data training share (frames/s in ``benchmarks/bench_speed.py``).
 
     ``precision``: float32, bfloat16 or auto (bfloat16 where the device runs it natively,
     ``latentdyn.engine.devices.fast_bf16``). Under bfloat16 the encoder's trunk runs in bf16 and its
@@ -34,11 +34,16 @@ def encode_frames(model, frames_u8, device, batch: int = 1024, binarize: str = "
     from latentdyn.engine.devices import autocast_for
     from latentdyn.vae.data import batch_floats, to_device_uint8
 
+    if frames_u8.dtype not in (np.uint8, torch.uint8):
+        raise LatentdynError(f"encode_frames takes uint8 frames (N, H, W, C), not {frames_u8.dtype}; pass the frames as stored")
     mus, lvs = [], []
     with torch.inference_mode(), autocast_for(device, precision):
         for s in range(0, len(frames_u8), batch):
             block = frames_u8[s : s + batch]
-            x_u8 = to_device_uint8(block, device) if isinstance(block, np.ndarray) else block.permute(0, 3, 1, 2).to(device)
+            if isinstance(block, np.ndarray):
+                x_u8 = to_device_uint8(block, device)  # (B, C, H, W)
+            else:
+                x_u8 = block.permute(0, 3, 1, 2).contiguous().to(device)  # (B, C, H, W), the layout the model expects
             x = batch_floats(x_u8, "static" if binarize == "static" else "none")  # (B, C, H, W)
             mu, logvar = model.encode(x)  # (B, d) each
             mus.append(mu.float())
@@ -77,6 +82,9 @@ class EncoderWorker:
     def __init__(self, vae_run: str | Path, precision: str = "float32", threads: int = 1):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
+
+        if not (Path(vae_run) / "best.pt").is_file():
+            raise LatentdynError(f"{vae_run} has no best.pt; give a VAE run folder (latentdyn train vae)")
 
         self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
                                         initargs=(str(vae_run), precision, threads))

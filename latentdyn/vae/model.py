@@ -57,6 +57,7 @@ import torch.nn as nn
 
 from latentdyn.core.errors import LatentdynError
 from latentdyn.vae import likelihoods as lik
+from latentdyn.vae.arch import auto_width, channels_last_pays, resolve_width  # noqa: F401  (re-exported)
 from latentdyn.vae.posteriors import IAF_CONTEXT, make_posterior_flow
 from latentdyn.vae.priors import make_prior
 
@@ -135,33 +136,6 @@ class _Crop(nn.Module):
 
     def forward(self, x):
         return _crop(x, self.h, self.w)
-
-
-def auto_width(shape: tuple[int, int, int]) -> int:
-    """The resnet's first-stage width for input (C, H, W) when ``width`` = 0 (auto): 8 for frames up
-    to 32 px on their longer side, 16 up to 64 px, 32 above. Measured on three_balls (30 x 30,
-    docs/results.md, "A small-frame VAE"): width 8 keeps every ball at 0.14 px in about a third of
-    width 32's time to that quality; larger frames hold more detail per object."""
-    side = max(shape[1], shape[2])
-    return 8 if side <= 32 else 16 if side <= 64 else 32
-
-
-def resolve_width(cfg, shape: tuple[int, int, int]) -> int:
-    """``cfg.width``, or :func:`auto_width` when it is 0."""
-    return int(cfg.width) if getattr(cfg, "width", 0) else auto_width(shape)
-
-
-def channels_last_pays(model: "BetaVAE", device) -> bool:
-    """Whether to keep ``model``'s convolutions channels-last on ``device``: always on CUDA; on the CPU
-    for the tutorial architecture and a resnet of width >= 16, not for the narrow small-frame resnet
-    (measured in benchmarks/bench_speed.py's setting: width 8 trained 4-6% and encoded 34% slower
-    channels-last, the tutorial trained 13-19% faster; docs/results.md), never for the mlp or on MPS."""
-    kind = torch.device(device).type
-    if kind == "cuda":
-        return model.cfg.arch != "mlp"
-    if kind != "cpu":
-        return False
-    return model.cfg.arch == "tutorial" or (model.cfg.arch == "resnet" and resolve_width(model.cfg, model.shape) >= 16)
 
 
 def _last_parametrised(seq: nn.Sequential) -> int:

@@ -26,9 +26,9 @@ TERMS = ("loss", "elbo", "rec", "kl")
 def validate(cfg: TrainVAEConfig) -> None:
     """Check a config's values (bounds, choices, combinations) with one-line errors."""
     check(cfg)
-    if 0 < cfg.width < 4 or (cfg.width > 8 and cfg.width % 8):
-        raise LatentdynError(f"width {cfg.width}: use 0 (from the frame size), 4 to 8, or a multiple of 8 "
-                             "(the group normalisation's 8 groups)")
+    if cfg.width not in (0, 4) and cfg.width % 8:
+        raise LatentdynError(f"width {cfg.width}: use 0 (from the frame size), 4, or a multiple of 8 "
+                             "(the group normalisation's 8 groups at twice the width)")
     if cfg.binarize != "none" and cfg.likelihood not in ("auto", "bernoulli"):
         raise LatentdynError("--binarize needs the Bernoulli likelihood; drop --binarize for a Gaussian model")
 
@@ -69,6 +69,10 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
         val = None
     H, W, C = shape
     if cfg.arch == "resnet":
+        if resume and not cfg.width and (run_dir / "config.toml").is_file():  # a run made before the width rule keeps its width
+            from latentdyn.core.config import load_toml
+
+            cfg.width = int(load_toml(run_dir / "config.toml").get("width", 0) or 0)
         cfg.width = resolve_width(cfg, (C, H, W))  # the saved config says which width was used
     plain = to_dict(cfg)
     torch.manual_seed(cfg.seed)  # initial weights

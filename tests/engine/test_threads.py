@@ -69,12 +69,26 @@ def test_the_trial_keeps_one_thread_unless_more_are_faster(clean_env):
     if not p.adapt:
         pytest.skip("one usable core: nothing to choose")
     p.free, now = p.cores, time.monotonic()
-    p.trial = [(1, 50, now - 2.0), (p.cores, 102, now - 1.0)]  # 50 steps/s at one thread, 102 at all: kept
+    p.trial = [(1, [0.02] * 5), (p.cores, [0.01] * 4 + [5.0])]  # twice as fast at all cores; one slow outlier
     p._next_trial(now)
-    assert p.best[p.cores] == p.cores and torch.get_num_threads() == p.cores
-    p.trial = [(1, 100, now - 2.0), (p.cores, 102, now - 1.0)]  # within GAIN of one thread: one
+    assert p.best[p.cores][0] == p.cores and torch.get_num_threads() == p.cores
+    p.trial = [(1, [0.0100] * 5), (p.cores, [0.0098] * 5)]  # within GAIN of one thread: one
     p._next_trial(now)
-    assert p.best[p.cores] == 1 and torch.get_num_threads() == 1
+    assert p.best[p.cores][0] == 1 and torch.get_num_threads() == 1
+
+
+def test_a_pause_restarts_a_trial_and_skips_the_gap(clean_env):
+    p = T.ThreadPolicy(0)
+    if not p.adapt:
+        pytest.skip("one usable core: nothing to choose")
+    p.trial = [(1, [0.01, 0.01])]
+    p.prev = time.monotonic() - 10.0
+    p.pause()
+    assert p.trial == [(1, [])] and p.prev is None
+    p.step()  # the first step after the pause is not timed
+    assert p.trial == [(1, [])]
+    p.step()
+    assert len(p.trial[0][1]) == 1 and p.trial[0][1][0] < 1.0
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

@@ -29,12 +29,32 @@ def test_the_run_records_the_width_used(tmp_path, scene_file):
     assert read_toml(tmp_path / "v" / "config.toml")["width"] == 8  # 30 x 30 frames
 
 
-@pytest.mark.parametrize("width", [2, 12])
+@pytest.mark.parametrize("width", [2, 5, 6, 7, 12])
 def test_a_width_the_norms_cannot_split_is_refused(width):
     from latentdyn.vae.train import validate
 
     with pytest.raises(LatentdynError, match=f"width {width}: use 0"):
         validate(TrainVAEConfig(width=width))
+
+
+@pytest.mark.parametrize("width", [4, 8, 24])
+def test_widths_the_norms_split_build(width):
+    from latentdyn.vae.train import validate
+
+    validate(TrainVAEConfig(width=width))
+    BetaVAE(TrainVAEConfig(width=width, latent_dim=4, likelihood="bernoulli"), (1, 30, 30))
+
+
+def test_a_run_from_before_the_width_rule_resumes_with_its_width(tmp_path, scene_file):
+    from latentdyn.core.config import load_toml
+    from latentdyn.vae.train import train_vae
+
+    run = tmp_path / "old"
+    train_vae(TrainVAEConfig(data=str(scene_file), latent_dim=4, epochs=1, limit=40, width=32), run, verbose=False,
+              progress=False)  # as the old default made it
+    train_vae(TrainVAEConfig(data=str(scene_file), latent_dim=4, epochs=2, limit=40), run, resume=True, verbose=False,
+              progress=False)  # resumed with today's default (0): keeps 32
+    assert load_toml(run / "config.toml")["width"] == 32
 
 
 @pytest.mark.parametrize("arch, extra", [("resnet", {}), ("tutorial", {}), ("mlp", {}),
@@ -71,6 +91,8 @@ def test_fast_encoder_matches_the_model_and_takes_tensors(rng):
     assert empty[0].shape == (0, 4)
     with pytest.raises(LatentdynError, match="precision 'half'"):
         encode_frames(m, frames, "cpu", precision="half")
+    with pytest.raises(LatentdynError, match="encode_frames takes uint8 frames"):
+        encode_frames(m, frames.astype(np.float32) / 255, "cpu")
 
 
 @pytest.mark.parametrize("arch, width, side, want", [("resnet", 0, 30, False), ("resnet", 0, 64, True), ("resnet", 32, 30, True),
@@ -100,3 +122,5 @@ def test_the_encoder_worker_gives_what_encode_frames_gives(tmp_path, scene_file)
         got = [j.result(timeout=120) for j in jobs]
     for k in (0, 1):
         np.testing.assert_allclose(np.concatenate([g[k] for g in got]), want[k], atol=1e-5)
+    with pytest.raises(LatentdynError, match="has no best.pt"):
+        EncoderWorker(tmp_path / "nothing")
