@@ -181,11 +181,8 @@ class ThreadPolicy:
 
     def pause(self) -> None:
         """Call where the steps stop for other work (validation, checkpoints): the next step's time
-        does not count, and a trial under way starts over."""
+        does not count (a trial under way goes on with the steps' own times)."""
         self.prev = None
-        if self.trial:
-            self.trial = [(1, [])]
-            self._set(1)
 
     def _next_trial(self, now: float) -> None:
         if len(self.trial) == 1:

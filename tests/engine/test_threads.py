@@ -77,18 +77,18 @@ def test_the_trial_keeps_one_thread_unless_more_are_faster(clean_env):
     assert p.best[p.cores][0] == 1 and torch.get_num_threads() == 1
 
 
-def test_a_pause_restarts_a_trial_and_skips_the_gap(clean_env):
+def test_a_pause_skips_the_gap_and_keeps_the_trial(clean_env):
     p = T.ThreadPolicy(0)
     if not p.adapt:
         pytest.skip("one usable core: nothing to choose")
     p.trial = [(1, [0.01, 0.01])]
     p.prev = time.monotonic() - 10.0
     p.pause()
-    assert p.trial == [(1, [])] and p.prev is None
-    p.step()  # the first step after the pause is not timed
-    assert p.trial == [(1, [])]
+    assert p.trial == [(1, [0.01, 0.01])] and p.prev is None  # the trial goes on
+    p.step()  # the first step after the pause is not timed: the gap held validation, not a step
+    assert p.trial == [(1, [0.01, 0.01])]
     p.step()
-    assert len(p.trial[0][1]) == 1 and p.trial[0][1][0] < 1.0
+    assert len(p.trial[0][1]) == 3 and p.trial[0][1][2] < 1.0
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
