@@ -21,7 +21,7 @@ The rules, in order:
    job started beside another one drops to the free cores within seconds, and takes them back when
    the other ends.
 4. **The work's size**: where more than one thread is free, about ``TRIAL`` seconds of steps are
-   timed at one thread and at the free count (median step times; the loop's validation and
+   timed at the free count and then at one thread (median step times; the loop's validation and
    checkpoints do not count: ``pause``), and the faster count is kept (one thread unless the others
    gain at least ``GAIN``), timed again after ``RETRY`` seconds, so a job never runs slower for
    having more threads.
@@ -38,7 +38,7 @@ import os
 import time
 
 INTERVAL = 2.0  # seconds between readings of the free cores
-TRIAL = 0.6  # seconds of steps timed at each thread count when choosing by the work's size
+TRIAL = 1.0  # seconds of steps timed at each thread count when choosing by the work's size
 GAIN = 1.05  # more threads are kept only when they make the steps at least this much faster
 RETRY = 300.0  # seconds after which a choice for the same free cores is timed again (the work may change)
 ENV = "LATENTDYN_THREADS"
@@ -175,9 +175,9 @@ class ThreadPolicy:
             self._set(1)
         elif chosen is not None and now - chosen[1] < RETRY:
             self._set(chosen[0])
-        else:  # time one thread against the free count on this work
-            self._set(1)
-            self.trial = [(1, [])]
+        else:  # time the free count, then one thread, on this work
+            self._set(self.free)
+            self.trial = [(self.free, [])]
 
     def pause(self) -> None:
         """Call where the steps stop for other work (validation, checkpoints): the next step's time
@@ -186,10 +186,10 @@ class ThreadPolicy:
 
     def _next_trial(self, now: float) -> None:
         if len(self.trial) == 1:
-            self._set(self.free)
-            self.trial.append((self.free, []))
+            self._set(1)
+            self.trial.append((1, []))
             return
-        (_, t1), (nf, tf) = self.trial
+        (nf, tf), (_, t1) = self.trial
         one, more = sorted(t1)[len(t1) // 2], sorted(tf)[len(tf) // 2]  # median step times
         choice = nf if one >= GAIN * more else 1
         self.best[nf] = (choice, now)

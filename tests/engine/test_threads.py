@@ -69,10 +69,10 @@ def test_the_trial_keeps_one_thread_unless_more_are_faster(clean_env):
     if not p.adapt:
         pytest.skip("one usable core: nothing to choose")
     p.free, now = p.cores, time.monotonic()
-    p.trial = [(1, [0.02] * 5), (p.cores, [0.01] * 4 + [5.0])]  # twice as fast at all cores; one slow outlier
+    p.trial = [(p.cores, [0.01] * 4 + [5.0]), (1, [0.02] * 5)]  # twice as fast at all cores; one slow outlier
     p._next_trial(now)
     assert p.best[p.cores][0] == p.cores and torch.get_num_threads() == p.cores
-    p.trial = [(1, [0.0100] * 5), (p.cores, [0.0098] * 5)]  # within GAIN of one thread: one
+    p.trial = [(p.cores, [0.0098] * 5), (1, [0.0100] * 5)]  # within GAIN of one thread: one
     p._next_trial(now)
     assert p.best[p.cores][0] == 1 and torch.get_num_threads() == 1
 
