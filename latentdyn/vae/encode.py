@@ -43,7 +43,8 @@ def encode_frames(model, frames_u8, device, batch: int = 1024, binarize: str = "
             if isinstance(block, np.ndarray):
                 x_u8 = to_device_uint8(block, device)  # (B, C, H, W)
             else:
-                x_u8 = block.permute(0, 3, 1, 2).contiguous().to(device)  # (B, C, H, W), the layout the model expects
+                x_u8 = block.permute(0, 3, 1, 2)  # (B, C, H, W)
+                x_u8 = x_u8.reshape(-1).view(x_u8.shape).to(device)  # standard strides (see vae.data.to_device_uint8)
             x = batch_floats(x_u8, "static" if binarize == "static" else "none")  # (B, C, H, W)
             mu, logvar = model.encode(x)  # (B, d) each
             mus.append(mu.float())
