@@ -51,7 +51,7 @@ def prepare(work: Path) -> tuple[Path, Path]:
                               "--seed", "1"], check=True, stdout=subprocess.DEVNULL)
         subprocess.run(CLI + ["train", "vae", "--data", str(scenes), "--arch", "mlp", "--latent-dim", "4", "--epochs", "2",
                               "--out", str(vae)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run(CLI + ["encode", str(vae), "--out", str(lat)], check=True, stdout=subprocess.DEVNULL,
+        subprocess.run(CLI + ["encode", "--vae", str(vae), "--data", str(scenes), "--out", str(lat)], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
     return scenes, lat
 
