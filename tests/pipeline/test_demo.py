@@ -4,9 +4,9 @@ What the issue asks of it: the predicted ball keeps bouncing correctly for at le
 Checked here with the failure-counting rollout metrics (the ball judged against its true state:
 present when at least half the truth's light lies in its true disc, a lost ball costing the
 penalty in the position error). Measured on this machine (seed 1, the demo's; 3 seeds in
-docs/results.md): every ball present in 99% of sequences up to predicted frame 12 and 80% at
-frame 20; position error 2.88 px at frame 20 (lost balls counted); the ceiling (true latents
-decoded) 100% present. The thresholds leave room for other CPUs' floats.
+docs/results.md), with the profile of issue #28: every ball present in 100% of sequences up to predicted
+frame 8, 97% at frame 10 and 84% at frame 20; position error 2.48 px at frame 20 (lost balls counted); the
+ceiling (true latents decoded) 100% present. The thresholds leave room for other CPUs' floats.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def test_demo_keeps_the_ball_bouncing_for_20_predicted_frames(tmp_path):
     assert len(pos) >= 20 and m["config"]["sequences"] == 100
     present = model["per_step"]["all_present"]
     assert max(pos[:20]) < 3.5, pos  # a tenth of the ball's 1.5 px/frame x 20 frames = 30 px travel, lost balls counted
-    assert min(present[:10]) >= 0.97 and min(present[:20]) >= 0.7, present
+    assert min(present[:8]) >= 0.97 and min(present[:10]) >= 0.93 and min(present[:20]) >= 0.7, present
     assert m["open_loop"]["reconstruction"]["summary"]["all_present"] == 1.0  # the ceiling keeps every ball
     assert model["summary"]["direction_error_deg"] < 35
     assert model["summary"]["position_error_px"] < copy["summary"]["position_error_px"] / 4
