@@ -3,9 +3,10 @@ other processes keep busy, and no more than the work gains from.
 
 Why: PyTorch's OpenMP pool starts one thread per core, and every op waits at a barrier for all of
 them. Two jobs with two threads each on two cores then take turns at every barrier; measured here
-(docs/results.md, "Threads"), a GRU training step ran 17x slower beside a second such job, and a
-VAE step 3x, while with one thread each both jobs kept 0.8 of their speed alone. On an idle machine
-the second thread gains 10-35% (more on larger work), and on very small work it loses.
+(docs/results.md, "Studies in minutes on a CPU"), a GRU training step ran 17x slower beside a second
+such job, and two training jobs started together each kept 0.20-0.21 of their speed alone, against
+0.58-0.73 under this policy (benchmarks/bench_threads.py). On an idle machine the second thread
+gains 10-35% (more on larger work), and on very small work it loses.
 
 The rules, in order:
 
@@ -197,14 +198,6 @@ class ThreadPolicy:
         self._set(choice)
         self.meter.others()  # the trial's own load does not count as another's at the next reading
         self.next = now + INTERVAL
-
-    def describe(self) -> str:
-        """One line for logs: how many threads and why."""
-        if self.fixed is not None:
-            return f"{self.fixed} threads (fixed)"
-        if not self.adapt:
-            return f"{self.cores} threads ({self.cores} usable cores)"
-        return f"{self.threads} threads now ({self.cores} usable cores, chosen by free cores and step timing)"
 
 
 def configure(option: int = 0, workers: int = 0) -> int:

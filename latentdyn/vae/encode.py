@@ -39,12 +39,7 @@ def encode_frames(model, frames_u8, device, batch: int = 1024, binarize: str = "
     mus, lvs = [], []
     with torch.inference_mode(), autocast_for(device, precision):
         for s in range(0, len(frames_u8), batch):
-            block = frames_u8[s : s + batch]
-            if isinstance(block, np.ndarray):
-                x_u8 = to_device_uint8(block, device)  # (B, C, H, W)
-            else:
-                x_u8 = block.permute(0, 3, 1, 2)  # (B, C, H, W)
-                x_u8 = x_u8.reshape(-1).view(x_u8.shape).to(device)  # standard strides (see vae.data.to_device_uint8)
+            x_u8 = to_device_uint8(frames_u8[s : s + batch], device)  # (B, C, H, W)
             x = batch_floats(x_u8, "static" if binarize == "static" else "none")  # (B, C, H, W)
             mu, logvar = model.encode(x)  # (B, d) each
             mus.append(mu.float())

@@ -193,7 +193,8 @@ def build(cfg, shape: tuple[int, int, int], context: int = 0) -> tuple[nn.Module
             nn.Conv2d(a, P * C, 3, padding=1),
         )
     else:
-        a, b = resolve_width(cfg, shape), 2 * resolve_width(cfg, shape)
+        a = resolve_width(cfg, shape)
+        b = 2 * a
         enc_conv = nn.Sequential(
             nn.Conv2d(C, a, 3, 2, padding=1), ResBlock(a), nn.Conv2d(a, b, 3, 2, padding=1), ResBlock(b),
             nn.GroupNorm(min(8, b), b), nn.SiLU(), nn.Flatten(),
@@ -220,11 +221,12 @@ def _run(seq: nn.Sequential, x: torch.Tensor, head: int) -> torch.Tensor:
     bfloat16 the trunk runs in bf16 while the latent's mean and log-variance, and the likelihood's
     location and scale maps, keep float32's 24 bits of mantissa (bf16's 8 would round a pixel
     location in [0, 1] by up to 1/256, one 8-bit level)."""
-    for m in seq[:head]:
+    modules = list(seq)
+    for m in modules[:head]:
         x = m(x)
     with _fp32(x):
         x = x.float()
-        for m in seq[head:]:
+        for m in modules[head:]:
             x = m(x)
     return x
 

@@ -137,3 +137,19 @@ def test_grey_frames_reach_the_model_in_the_standard_layout(rng):
     a = rng.integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
     rgb = to_device_uint8(a, "cpu")
     assert rgb.stride() == (48, 16, 4, 1) and np.array_equal(rgb.numpy(), a.transpose(0, 3, 1, 2))
+
+
+def test_the_encode_stage_takes_its_precision(tmp_path, scene_file):
+    import latentdyn as ld
+    from latentdyn.latents.file import open_latents
+
+    vae = ld.train_vae(data=str(scene_file), latent_dim=4, epochs=1, limit=40, out=tmp_path / "v")
+    a = ld.encode(vae=str(vae.out), data=str(scene_file), out=tmp_path / "f32.h5")
+    b = ld.encode(vae=str(vae.out), data=str(scene_file), precision="bfloat16", out=tmp_path / "bf16.h5")
+    with open_latents(a.out) as fa, open_latents(b.out) as fb:
+        mu32, mu16, lv = fa.file["mu"][...], fb.file["mu"][...], fa.file["logvar"][...]
+    assert mu32.shape == mu16.shape and not np.array_equal(mu32, mu16)
+    assert np.mean(np.abs(mu16 - mu32) / np.exp(0.5 * lv)) < 0.25  # a fraction of the posterior's own spread
+    with pytest.raises(LatentdynError, match="precision"):
+        ld.encode(vae=str(vae.out), data=str(scene_file), precision="half", out=tmp_path / "x.h5")
+    assert not (tmp_path / "x.h5").exists()
