@@ -18,10 +18,11 @@ from latentdyn.core.version import __version__  # noqa: F401
 _EXPORTS = {
     "latentdyn.core.errors": ["LatentdynError"],
     "latentdyn.analysis.config": ["AnalyzeConfig", "SteerConfig"],
-    "latentdyn.api": ["Result", "analyze", "encode", "evaluate", "generate", "import_video", "interpolate",
+    "latentdyn.api": ["Result", "analyze", "encode", "encode_states", "evaluate", "generate", "import_video", "interpolate",
                       "latent_map", "rollout", "sample", "steer", "train_dynamics", "train_vae"],
     "latentdyn.dynamics.config": ["RolloutConfig", "TrainDynamicsConfig"],
     "latentdyn.geometry.config": ["InterpolateConfig", "LatentMapConfig"],
+    "latentdyn.latents.config": ["EncodeStatesConfig"],
     "latentdyn.pipeline.runner": ["run_experiment"],
     "latentdyn.scenes.config": ["GenerateConfig", "ImportVideoConfig"],
     "latentdyn.vae.config": ["EncodeConfig", "EvaluateConfig", "SampleConfig", "TrainVAEConfig"],
@@ -29,8 +30,8 @@ _EXPORTS = {
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
-    "LatentdynError", "Result", "generate", "import_video", "train_vae", "evaluate", "encode", "sample", "train_dynamics",
-    "rollout", "latent_map", "interpolate", "analyze", "steer", "run_experiment", "GenerateConfig", "ImportVideoConfig",
-    "TrainVAEConfig", "EvaluateConfig", "EncodeConfig", "SampleConfig", "TrainDynamicsConfig", "RolloutConfig",
+    "LatentdynError", "Result", "generate", "import_video", "train_vae", "evaluate", "encode", "encode_states", "sample",
+    "train_dynamics", "rollout", "latent_map", "interpolate", "analyze", "steer", "run_experiment", "GenerateConfig", "ImportVideoConfig",
+    "TrainVAEConfig", "EvaluateConfig", "EncodeConfig", "EncodeStatesConfig", "SampleConfig", "TrainDynamicsConfig", "RolloutConfig",
     "LatentMapConfig", "InterpolateConfig", "AnalyzeConfig", "SteerConfig",
 ]

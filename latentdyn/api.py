@@ -28,10 +28,11 @@ from latentdyn.core.fileio import atomic_path, check_writable_dir, make_folder
 from latentdyn.core.options import check, closest
 from latentdyn.dynamics.config import RolloutConfig, TrainDynamicsConfig
 from latentdyn.geometry.config import InterpolateConfig, LatentMapConfig
+from latentdyn.latents.config import EncodeStatesConfig
 from latentdyn.scenes.config import GenerateConfig, ImportVideoConfig
 from latentdyn.vae.config import EncodeConfig, EvaluateConfig, SampleConfig, TrainVAEConfig
 
-__all__ = ["Result", "generate", "import_video", "train_vae", "evaluate", "encode", "sample", "train_dynamics", "rollout",
+__all__ = ["Result", "generate", "import_video", "train_vae", "evaluate", "encode", "encode_states", "sample", "train_dynamics", "rollout",
            "latent_map", "interpolate", "analyze", "steer", "configure"]
 
 
@@ -176,11 +177,24 @@ def encode(config: EncodeConfig | None = None, *, out: str | Path, progress: boo
     from latentdyn.vae.encode import encode as run
 
     cfg = configure(EncodeConfig, config, **overrides)
+    if cfg.states:
+        if not cfg.data:
+            raise LatentdynError("--states needs --data SCENES, the scene file whose states to write")
+        return encode_states(EncodeStatesConfig(data=cfg.data), out=out)
     _threads()
     cfg = dataclasses.replace(cfg, data=cfg.data or training_data(cfg.vae))
     path = run(cfg.vae, cfg.data, out, cfg.split, cfg.device, cfg.data_dir, progress=progress, config=to_dict(cfg),
                precision=cfg.precision)
     return Result("encode", Path(path), {}, {"latents": Path(path)}, cfg)
+
+
+def encode_states(config: EncodeStatesConfig | None = None, *, out: str | Path, **overrides) -> Result:
+    """The true states of the scene file ``config.data`` as a latents file (the state oracle's input)."""
+    from latentdyn.latents.states import write_states
+
+    cfg = configure(EncodeStatesConfig, config, **overrides)
+    path = write_states(cfg.data, out, config=to_dict(cfg))
+    return Result("encode-states", Path(path), {}, {"latents": Path(path)}, cfg)
 
 
 def sample(config: SampleConfig | None = None, *, out: str | Path, **overrides) -> Result:

@@ -76,7 +76,8 @@ def evaluate(run_dir, out, config_file, sets, progress, **params) -> None:
 @config_options(EncodeConfig)
 @progress_option
 def encode(out, config_file, sets, progress, **params) -> None:
-    """Encode frames into posterior means and log-variances, with provenance (HDF5)."""
+    """Encode frames into posterior means and log-variances, with provenance (HDF5); with --states,
+    write a scene file's true states instead (the state oracle's input)."""
     from latentdyn import api
 
     cfg = build_config(EncodeConfig, params, click.get_current_context(), config_file, sets)

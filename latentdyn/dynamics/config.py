@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from latentdyn.core.options import TrainingOptions, device_option, option, seed_option, vae_option
 
-CELLS = ("gru", "convgru")  # latentdyn.dynamics.model
+CELLS = ("gru", "convgru", "interaction")  # latentdyn.dynamics.model, latentdyn.dynamics.interaction
 
 
 @dataclass
@@ -19,10 +19,13 @@ class TrainDynamicsConfig(TrainingOptions):
 
     latents: str = option("encode", "Latents file of scene sequences (latentdyn encode; in an experiment: an encode stage).",
                           metavar="FILE")
-    cell: str = option("gru", "The recurrent cell: gru (over the flat latent vector) or convgru (a convolutional GRU "
-                       "over a spatial latent's maps, Ballas et al. 2016; needs a VAE trained with latent_channels).",
+    cell: str = option("gru", "The recurrent cell: gru (over the flat latent vector), convgru (a convolutional GRU "
+                       "over a spatial latent's maps, Ballas et al. 2016; needs a VAE trained with latent_channels) or "
+                       "interaction (an interaction network over objects, Battaglia et al. 2016; needs object-factored "
+                       "latents: state latents from `latentdyn encode --states`, or a slot VAE's).",
                        choices=CELLS, why="gru: every latent, the setting of the published figures", key_if_set="added")
-    hidden: int = option(128, "GRU width (convgru: hidden channels per latent-map position).", minimum=1, maximum=8192,
+    hidden: int = option(128, "GRU width (convgru: hidden channels per latent-map position; interaction: width of "
+                         "each object's state and of the message network).", minimum=1, maximum=8192,
                          why="128: enough for 3 balls, fast on a CPU")
     kernel: int = option(3, "convgru: odd size of the square convolution kernels.", minimum=1, maximum=15,
                          why="3: a 1/8-resolution map moves less than one cell per frame in the shipped scenes",
@@ -40,6 +43,10 @@ class TrainDynamicsConfig(TrainingOptions):
     context: int = option(5, "Observed latents before the open-loop part of each training window.", minimum=1)
     horizon: int = option(20, "Open-loop steps in the multi-step training loss.", minimum=1)
     open_loop_weight: float = option(1.0, "Weight of the multi-step loss (0: teacher forcing only).", minimum=0.0)
+    horizon_curriculum: int = option(0, "Epochs over which the training open-loop horizon grows from 1 step to --horizon "
+                                     "(linearly; validation always scores the full horizon). 0: the full horizon from "
+                                     "the start.", minimum=0, why="0: the full horizon, the setting of the published figures",
+                                     key_if_set=True, may_resume=True)
     windows: int = option(4, "Random windows drawn from each sequence per epoch.", minimum=1)
     grad_clip: float = option(1.0, "Largest gradient norm (clipped above).", minimum=0.0)
     vae: str | None = option(None, "VAE run folder whose frozen decoder scores the open loop in pixels (the one that made "
@@ -78,6 +85,10 @@ class RolloutConfig:
     vae: str = vae_option()
     dynamics: str = option("dynamics", "Dynamics run folder (in an experiment: a train-dynamics stage).", metavar="RUN")
     data: str = option("scenes", "Scene file (in an experiment: a generate stage).", metavar="FILE")
+    oracle: str | None = option(None, "The state oracle: a dynamics run trained on this scene's true states (latentdyn "
+                                "encode --states, then train dynamics; in an experiment: a train-dynamics stage), rolled "
+                                "out from the true states, drawn by the scene's renderer and scored beside the model.",
+                                metavar="RUN", key_if_set=True)
     split: str = option("test", "The scene file's split to roll out (every sequence if it has none).")
     context: int = option(10, "Observed frames before predicting.", minimum=2)
     horizon: int = option(20, "Predicted steps.", minimum=1)

@@ -198,9 +198,15 @@ class LatentConvGRU(_Predictor):
 
 
 def make_predictor(cfg, latent_shape: tuple[int, ...]) -> _Predictor:
-    """The predictor ``cfg.cell`` names for latents of ``latent_shape`` ((d,) flat, (c, h, w) spatial)."""
-    if getattr(cfg, "cell", "gru") == "convgru":
+    """The predictor ``cfg.cell`` names for latents of ``latent_shape`` ((d,) flat, (c, h, w) spatial,
+    (n, f) objects)."""
+    cell = getattr(cfg, "cell", "gru")
+    if cell == "convgru":
         return LatentConvGRU(cfg, latent_shape)
+    if cell == "interaction":
+        from latentdyn.dynamics.interaction import LatentInteraction
+
+        return LatentInteraction(cfg, latent_shape)
     return LatentGRU(cfg, int(math.prod(latent_shape)))
 
 

@@ -221,6 +221,9 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
         "constant_velocity_latent": decode_latents(vae, constant_velocity(mu, K, H)),
         "reconstruction": decode_latents(vae, mu[:, fut]),  # the ceiling: the true future latents, decoded
     }
+    oracle_one = None
+    if cfg.oracle:
+        methods["state_oracle"], oracle_one = _oracle_frames(cfg, data, ids, states, scene, shape, balls, dev)
     open_loop = {name: score(p, tr, st, cfg.threshold, balls, n_balls) for name, p in methods.items()}
     if z_samples is not None:
         samp = decode_latents(vae, z_samples)  # (s, S, H, h, w, C)
@@ -235,6 +238,8 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
         "linear_pixels": M.squared_error(one_step_linear(truth)[:, K - 2 :], truth[:, ts]),
         "reconstruction": M.squared_error(decode_latents(vae, mu[:, ts]), truth[:, ts]),
     }
+    if oracle_one is not None:
+        one_step["state_oracle"] = M.squared_error(oracle_one[:, K - 1 :], truth[:, ts])
     result = {
         "split": cfg.split, "config": asdict(cfg), "vae": str(vae_run), "dynamics": str(dynamics_run), "data": str(data),
         "predictor": getattr(dcfg, "cell", "gru"), "latent_shape": list(vae.latent_shape),
@@ -244,6 +249,8 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
         "objects": describe_objects(tr, st, cfg.threshold, balls, n_balls),
         "ceiling": "reconstruction",  # the method that decodes the true future latents: the best any predictor can reach
     }
+    if cfg.oracle:
+        result["oracle"] = "state_oracle"  # the predictor trained on the true states, drawn by the scene's renderer
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "metrics.json") as tmp:
@@ -252,6 +259,26 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     if cfg.video_sequences:  # 0: no video (minimum=0 allows it)
         write_rollout_video(truth[: cfg.video_sequences, : K + H], pred[: cfg.video_sequences], K, ids, out, cfg.fps)
     return result
+
+
+def _oracle_frames(cfg: RolloutConfig, data, ids, states, scene, shape, balls, device):
+    """The state oracle's open-loop frames (S, H, h, w, C) and one-step frames (S, T-1, h, w, C)
+    (``latentdyn.dynamics.oracle``), or a one-line error when the scene has no states."""
+    from latentdyn.dynamics.model import load_dynamics
+    from latentdyn.dynamics.oracle import oracle_predictions, state_renderer
+    from latentdyn.latents.states import is_states
+    from latentdyn.scenes.file import open_scenes
+
+    if states is None:
+        raise LatentdynError(f"--oracle needs ground-truth states, and {data} has none; drop --oracle")
+    dyn, _, ck = load_dynamics(cfg.oracle, "best", device)
+    if not is_states(ck["data"]):
+        raise LatentdynError(f"--oracle {cfg.oracle} was trained on a VAE's latents, not on true states; train it on "
+                             "`latentdyn encode --states` latents")
+    z, one = oracle_predictions(dyn, states, cfg.context, cfg.horizon, device)  # (S, H, n, 4), (S, T-1, n, 4)
+    with open_scenes(data) as sf:
+        draw = state_renderer(scene, sf, ids, shape, balls)
+    return draw(z), draw(one)
 
 
 def reencoder(vae, binarize: str = "none"):

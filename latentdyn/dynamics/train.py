@@ -163,6 +163,15 @@ class WindowObjective(torch.nn.Module):
                            self.frame_weight)
 
 
+def horizon_at(cfg: TrainDynamicsConfig, epoch: int) -> int:
+    """The training open-loop horizon of ``epoch`` (1-based): 1 + (horizon - 1) * epoch / horizon_curriculum,
+    rounded down, at most ``horizon`` (a curriculum over the horizon: short rollouts first, as in
+    Venkatraman et al. 2015's multi-step training and the growing horizons of learned simulators)."""
+    if cfg.horizon_curriculum <= 0:
+        return cfg.horizon
+    return int(min(cfg.horizon, 1 + (cfg.horizon - 1) * max(0, epoch - 1) // cfg.horizon_curriculum))
+
+
 def sample_windows(N: int, T: int, length: int, per_seq: int, generator):
     """Random window starts: (N * per_seq,) sequence ids and starts, seeded."""
     seq = torch.arange(N).repeat(per_seq)
@@ -213,6 +222,7 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
     B = dist.local_batch(cfg.batch_size)  # per-rank batch; the configured one is global
     with open_latents(cfg.latents) as lf:
         vae_sha256, latent_dim, latent_shape, splits = lf.vae_sha256, lf.latent_dim, lf.latent_shape, lf.splits
+        latents_kind = str(lf.file.attrs.get("latents", "vae"))  # "states": the state oracle's (latentdyn.latents.states)
     if cfg.val_split is None:
         cfg.val_split = "val" if "val" in splits else ""  # never test: without val, selected on the training loss
     train_split = cfg.train_split if splits else None
@@ -265,16 +275,21 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
             msg += f"; val loss {r['val_loss']:.3f}, open-loop squared error {r['val_open_loop_se']:.4f}"
         return msg
 
+    def step(batch, epoch: int) -> dict:
+        objective.horizon = horizon_at(cfg, epoch)  # the curriculum's horizon (windows keep their full length)
+        return net(*batch)
+
     tracker = Tracker(run_dir, cfg.tensorboard and dist.main) if dist.main else None
     on_epoch = _rollout_film(cfg, val, tracker, device) if tracker is not None and tracker.enabled and val else None
     fit = Fit(
         kind="dynamics", run_dir=run_dir, plain=plain, model=model, optimizer=opt, epochs=cfg.epochs, terms=terms,
-        step=lambda batch, epoch: net(*batch), batches=batches, n_batches=-(-n_windows // B),
+        step=step, batches=batches, n_batches=-(-n_windows // B),
         n_examples=n_windows * dist.world, score=lambda r: -r.get("val_loss", r["train_loss"]),
         validate=(lambda epoch: evaluate_windows(model, val[0], val[1], cfg, vae)) if val is not None else None,
         grad_clip=cfg.grad_clip, schedule=cfg.lr_schedule, patience=cfg.patience if val is not None else 0,
         extra={"data": {"latents": str(cfg.latents), "n_train": N * dist.world, "length": T, "latent_dim": latent_dim,
-                        "latent_shape": list(latent_shape), "vae_sha256": vae_sha256, "val_split": cfg.val_split}},
+                        "latent_shape": list(latent_shape), "vae_sha256": vae_sha256, "val_split": cfg.val_split,
+                        "latents_kind": latents_kind}},
         message=message, on_epoch=(lambda epoch, row: on_epoch(model, epoch)) if on_epoch else None,
         defaults=RESUME_DEFAULTS, threads=cfg.threads,
     )

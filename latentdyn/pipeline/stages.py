@@ -20,6 +20,7 @@ from latentdyn.analysis.config import AnalyzeConfig, SteerConfig
 from latentdyn.core.options import option
 from latentdyn.dynamics.config import RolloutConfig, TrainDynamicsConfig
 from latentdyn.geometry.config import InterpolateConfig, LatentMapConfig
+from latentdyn.latents.config import EncodeStatesConfig
 from latentdyn.scenes.config import GenerateConfig
 from latentdyn.vae.config import EncodeConfig, EvaluateConfig, TrainVAEConfig
 
@@ -129,6 +130,11 @@ def _encode(cfg: EncodeConfig, d: Path, resume, progress, verbose) -> dict:
     return {}
 
 
+def _encode_states(cfg: EncodeStatesConfig, d: Path, resume, progress, verbose) -> dict:
+    api.encode_states(cfg, out=d / "latents.h5")
+    return {}
+
+
 def _train_dynamics(cfg: TrainDynamicsConfig, d: Path, resume, progress, verbose) -> dict:
     res = api.train_dynamics(cfg, out=d, resume=resume, progress=progress, verbose=verbose)
     return _pick(res.metrics, ("epoch", "train_loss", "val_loss"))
@@ -183,10 +189,12 @@ KINDS: dict[str, Kind] = {
                       training=True),
     "evaluate": Kind(EvaluateConfig, {"eval": "eval.json"}, {"data": ("generate", "file"), "vae": ("train-vae",)}, _evaluate),
     "encode": Kind(EncodeConfig, {"latents": "latents.h5"}, {"data": ("generate", "file"), "vae": ("train-vae",)}, _encode),
+    "encode-states": Kind(EncodeStatesConfig, {"latents": "latents.h5"}, {"data": ("generate", "file")}, _encode_states),
     "train-dynamics": Kind(TrainDynamicsConfig, {"run": "", "checkpoint": "best.pt"},
-                           {"latents": ("encode",), "vae": ("train-vae",)}, _train_dynamics, training=True),
+                           {"latents": ("encode", "encode-states"), "vae": ("train-vae",)}, _train_dynamics, training=True),
     "rollout": Kind(RolloutConfig, {"metrics": "metrics.json"},
-                    {"data": ("generate", "file"), "vae": ("train-vae",), "dynamics": ("train-dynamics",)}, _rollout),
+                    {"data": ("generate", "file"), "vae": ("train-vae",), "dynamics": ("train-dynamics",),
+                     "oracle": ("train-dynamics",)}, _rollout),
     "latent-map": Kind(LatentMapConfig, {"arrays": "latent_map.npz"}, {"data": ("generate", "file"), "vae": ("train-vae",)},
                        _latent_map),
     "interpolate": Kind(InterpolateConfig, {"result": "interpolation.json"},
@@ -199,7 +207,8 @@ KINDS: dict[str, Kind] = {
                           {"analyze": ("analyze",), "rollout": ("rollout",)}, None),  # type: ignore[arg-type]
     "report": Kind(ReportConfig, {"report": "../report.html"}, {}, None, partial_inputs=True),  # type: ignore[arg-type]
 }
-OUTPUT_OF_KIND = {"generate": "scenes", "file": "scenes", "train-vae": "run", "train-dynamics": "run", "encode": "latents"}  # what an input field that names a stage of this kind receives
+OUTPUT_OF_KIND = {"generate": "scenes", "file": "scenes", "train-vae": "run", "train-dynamics": "run", "encode": "latents",
+                  "encode-states": "latents"}  # what an input field that names a stage of this kind receives
 
 
 def with_inputs(cfg: Any, paths: dict[str, Any]) -> Any:

@@ -111,6 +111,9 @@ class EncodeConfig:
                             choices=("auto", "float32", "bfloat16"), key_if_set="added",
                             why="float32: the latents of every published figure; bfloat16 changes the means by a small "
                                 "fraction of the posterior's std at twice the speed (docs/results.md)")
+    states: bool = option(False, "Write the scene file's true states (x, y, vx, vy in pixels per object) instead of a VAE's "
+                          "latents: the state oracle's input (no VAE read; --data names the scene file).",
+                          flag="--states/--vae-latents", key_if_set=True, why="a VAE's latents")
     device: str = device_option()
 
 

@@ -288,8 +288,11 @@ def _section_encode(page: Page, d: Path, name: str, record: dict | None = None) 
         return ""
     with open_latents(p) as lf:
         ls = lf.latent_shape
-        return _kv_table({"file": p.name, "kind": lf.kind, "latent dimensions": lf.latent_dim,
+        states = lf.file.attrs.get("latents", "vae") == "states"
+        return _kv_table({"file": p.name, "kind": lf.kind + (" (true states: the state oracle's input)" if states else ""),
+                          "latent dimensions": lf.latent_dim,
                           **({"latent map (channels x height x width)": " x ".join(map(str, ls))} if len(ls) == 3 else {}),
+                          **({"objects x features": " x ".join(map(str, ls))} if len(ls) == 2 else {}),
                           "shape of the means": "x".join(map(str, lf.file["mu"].shape)),
                           **{f"split {k}": len(v) for k, v in lf.splits.items()}})
 
@@ -382,6 +385,7 @@ def _section_sweep(page: Page, d: Path, name: str, record: dict | None = None) -
 
 SECTIONS = {
     "generate": _section_generate, "train-vae": _section_vae, "evaluate": _section_evaluate, "encode": _section_encode,
+    "encode-states": _section_encode,
     "train-dynamics": _section_dynamics, "rollout": _section_rollout, "latent-map": _section_latent_map,
     "interpolate": _section_interpolate, "compare-maps": _section_compare, "analyze": _section_analyze,
     "steer": _section_steer, "file": _section_generate, "sweep-summary": _section_sweep,
