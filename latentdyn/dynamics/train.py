@@ -1,7 +1,9 @@
 """Training the GRU latent predictor (``latentdyn train dynamics``).
 
 Each epoch draws ``windows_per_sequence`` random windows of ``context + horizon`` latents from
-every training sequence (seeded by (seed, epoch)). The loss of a window is
+every training sequence (seeded by (seed, epoch)); with ``fresh_sequences`` the training
+sequences are new ones of the file's scene every epoch (``latentdyn.dynamics.fresh``). The loss
+of a window is
 
     teacher forcing: mean over t of -log N(mu_{t+1} | m_{t+1}, exp(s_{t+1}))     (one-step)
   + open_loop_weight * the same, over the horizon, after warming up on the first
@@ -241,6 +243,9 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
     objective = WindowObjective(model, cfg.context, cfg.horizon, cfg.open_loop_weight, vae, cfg.frame_loss_weight)
     net = distributed.wrap(objective, dist, device, cfg.compile)
     fresh_ids = dist.shard(cfg.fresh_sequences) if cfg.fresh_sequences else None  # this rank's fresh sequences
+    if fresh_ids is not None and len(fresh_ids) == 0:
+        raise LatentdynError(f"--fresh-sequences {cfg.fresh_sequences} is fewer than the {dist.world} processes; "
+                             f"draw at least {dist.world}")
     n_windows = (N if fresh_ids is None else len(fresh_ids)) * cfg.windows
     per_epoch = n_windows * dist.world // cfg.windows  # training sequences drawn per epoch (all ranks)
     perturbed = cfg.latent_noise > 0 or cfg.sample_inputs
@@ -250,11 +255,12 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
         seq, start = sample_windows(N, T, L, cfg.windows, g)
         seq, start = seq.to(device), start.to(device)
         for s in range(0, len(seq), B):
-            yield gather_windows(mu, seq[s : s + B], start[s : s + B], L), gather_windows(lv, seq[s : s + B], start[s : s + B], L)
+            sel, at = seq[s : s + B], start[s : s + B]
+            yield gather_windows(mu, sel, at, L), gather_windows(lv, sel, at, L)  # (B, L, d) each
 
     def batches(epoch: int):
         g = torch_generator(epoch_seed(cfg.seed, epoch, dist.stream(41)), "cpu")
-        windows = fresh.batches(epoch, L, cfg.windows, B, g, device) if fresh else file_windows(g)
+        windows = fresh.batches(epoch, L, cfg.windows, B, g, device) if fresh is not None else file_windows(g)
         noise = torch_generator(epoch_seed(cfg.seed, epoch, dist.stream(43)), "cpu") if perturbed else None
         for m, v in windows:  # (B, L, d) each
             if noise is None:

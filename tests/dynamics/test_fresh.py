@@ -163,8 +163,9 @@ def test_latents_without_a_scene_are_refused_in_one_line(balls, tmp_path):
     with pytest.raises(LatentdynError, match=r"fresh_sequences cannot draw new sequences; encode a scene file") as e:
         train_dynamics(cfg, tmp_path / "run", progress=False)
     assert "\n" not in str(e.value) and not (tmp_path / "run").exists()
-    r = CliRunner().invoke(cli, ["train", "dynamics", "--latents", str(p), "--out", str(tmp_path / "run"), "--fresh-sequences",
-                                 "4", "--context", "3", "--horizon", "4", "--device", "cpu", "--no-progress"])
+    r = CliRunner().invoke(cli, ["train", "dynamics", "--latents", str(p), "--out", str(tmp_path / "run"),
+                                 "--fresh-sequences", "4", "--context", "3", "--horizon", "4", "--device", "cpu",
+                                 "--no-progress"])
     fails_cleanly(r, "fresh_sequences = 0")
     gone = tmp_path / "gone.h5"
     gone.write_bytes(balls[2].read_bytes())
@@ -194,3 +195,8 @@ def test_training_on_fresh_sequences_end_to_end(balls, tmp_path):
     assert not all(torch.equal(a[k], fixed[k]) for k in a)  # the data did
     assert (tmp_path / "a" / "open_loop_vs_sequences.png").stat().st_size > 1000
     assert not (tmp_path / "fixed" / "open_loop_vs_sequences.png").exists()
+    from latentdyn.pipeline.report import sections as S
+    from latentdyn.pipeline.report.html import Page
+
+    assert 'src="a/open_loop_vs_sequences.png"' in S._section_dynamics(Page(tmp_path), tmp_path / "a", "a")
+    assert "open_loop_vs_sequences" not in S._section_dynamics(Page(tmp_path), tmp_path / "fixed", "fixed")
