@@ -63,6 +63,15 @@ class TrainDynamicsConfig(TrainingOptions):
     sample_inputs: bool = option(False, "Train on inputs drawn from the posteriors, z ~ N(mu, exp(logvar)), instead of "
                                  "their means (the targets stay the means).", flag="--sample-inputs/--mean-inputs",
                                  why="the means: the setting of the published figures", key_if_set=True)
+    fresh_sequences: int = option(0, "Training sequences drawn anew every epoch from the latents file's scene definition "
+                                  "(simulated, rendered and encoded by the file's VAE; for state latents the simulated "
+                                  "states), in place of the file's training sequences; validation, test and the input "
+                                  "scales stay the file's. 0: the file's fixed training sequences.", minimum=0,
+                                  maximum=10**9, why="0: the file's sequences, the setting of the published figures",
+                                  key_if_set=True)
+    fresh_workers: int = option(1, "Worker processes making the fresh sequences while the predictor trains (one CPU "
+                                "thread each; 0: in the training process, without overlap).", minimum=0, maximum=64,
+                                why="1: one core beside the trainer's", in_key=False, may_resume=True)
 
 
 @dataclass

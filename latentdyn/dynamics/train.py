@@ -1,7 +1,9 @@
 """Training the GRU latent predictor (``latentdyn train dynamics``).
 
 Each epoch draws ``windows_per_sequence`` random windows of ``context + horizon`` latents from
-every training sequence (seeded by (seed, epoch)). The loss of a window is
+every training sequence (seeded by (seed, epoch)); with ``fresh_sequences`` the training
+sequences are new ones of the file's scene every epoch (``latentdyn.dynamics.fresh``). The loss
+of a window is
 
     teacher forcing: mean over t of -log N(mu_{t+1} | m_{t+1}, exp(s_{t+1}))     (one-step)
   + open_loop_weight * the same, over the horizon, after warming up on the first
@@ -250,18 +252,27 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     objective = WindowObjective(model, cfg.context, cfg.horizon, cfg.open_loop_weight, vae, cfg.frame_loss_weight)
     net = distributed.wrap(objective, dist, device, cfg.compile)
-    n_windows = N * cfg.windows
+    fresh_ids = dist.shard(cfg.fresh_sequences) if cfg.fresh_sequences else None  # this rank's fresh sequences
+    if fresh_ids is not None and len(fresh_ids) == 0:
+        raise LatentdynError(f"--fresh-sequences {cfg.fresh_sequences} is fewer than the {dist.world} processes; "
+                             f"draw at least {dist.world}")
+    n_windows = (N if fresh_ids is None else len(fresh_ids)) * cfg.windows
+    per_epoch = n_windows * dist.world // cfg.windows  # training sequences drawn per epoch (all ranks)
     perturbed = cfg.latent_noise > 0 or cfg.sample_inputs
     terms = TERMS + ((FRAME_TERM,) if vae is not None else ())
 
-    def batches(epoch: int):
-        g = torch_generator(epoch_seed(cfg.seed, epoch, dist.stream(41)), "cpu")
+    def file_windows(g):
         seq, start = sample_windows(N, T, L, cfg.windows, g)
         seq, start = seq.to(device), start.to(device)
-        noise = torch_generator(epoch_seed(cfg.seed, epoch, dist.stream(43)), "cpu") if perturbed else None
         for s in range(0, len(seq), B):
-            m = gather_windows(mu, seq[s : s + B], start[s : s + B], L)  # (B, L, d)
-            v = gather_windows(lv, seq[s : s + B], start[s : s + B], L)
+            sel, at = seq[s : s + B], start[s : s + B]
+            yield gather_windows(mu, sel, at, L), gather_windows(lv, sel, at, L)  # (B, L, d) each
+
+    def batches(epoch: int):
+        g = torch_generator(epoch_seed(cfg.seed, epoch, dist.stream(41)), "cpu")
+        windows = fresh.batches(epoch, L, cfg.windows, B, g, device) if fresh is not None else file_windows(g)
+        noise = torch_generator(epoch_seed(cfg.seed, epoch, dist.stream(43)), "cpu") if perturbed else None
+        for m, v in windows:  # (B, L, d) each
             if noise is None:
                 yield m, v
             else:
@@ -292,14 +303,42 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
                         "latents_kind": latents_kind}},
         message=message, on_epoch=(lambda epoch, row: on_epoch(model, epoch)) if on_epoch else None,
         defaults=RESUME_DEFAULTS, threads=cfg.threads,
+        row_extra=lambda epoch: {"sequences_seen": epoch * per_epoch,
+                                 "distinct_sequences": epoch * per_epoch if fresh_ids is not None else per_epoch},
     )
+    fresh = _fresh_stream(cfg, fresh_ids, resume) if fresh_ids is not None else None
     try:
         row = run_epochs(fit, dist, device, progress, verbose, resume, RESUME_MAY_CHANGE, tracker)
     finally:
         if tracker is not None:
             tracker.close()
+        if fresh is not None:
+            fresh.close()
+    if fresh is not None and dist.main and val is not None:
+        _fresh_figure(run_dir)
     distributed.finish(model, dist, run_dir, cfg.batch_size)
     return row
+
+
+def _fresh_stream(cfg: TrainDynamicsConfig, ids, resume: bool):
+    """The producer of fresh training sequences (``latentdyn.dynamics.fresh``), started on epoch 1
+    unless resuming (the resumed epoch starts it)."""
+    from latentdyn.dynamics.fresh import FreshStream, fresh_source
+
+    stream = FreshStream(fresh_source(cfg.latents), cfg.fresh_sequences, cfg.seed, cfg.fresh_workers, ids=ids)
+    if not resume:
+        stream.start(1)
+    return stream
+
+
+def _fresh_figure(run_dir: Path) -> None:
+    """RUN/open_loop_vs_sequences.png: the validation open-loop error against the training sequences seen."""
+    import json
+
+    from latentdyn.viz.figures import open_loop_vs_sequences
+
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    open_loop_vs_sequences({"fresh sequences every epoch": rows}, run_dir / "open_loop_vs_sequences.png")
 
 
 def _rollout_film(cfg: TrainDynamicsConfig, val, tracker, device, n: int = 4):

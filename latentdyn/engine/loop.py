@@ -33,7 +33,8 @@ class Fit:
     ``terms`` is the loss; ``batches(epoch)`` yields the batches of an epoch (``n_batches`` of
     them, ``n_examples`` examples over all ranks); ``validate(epoch)`` (rank 0) returns the
     validation metrics; ``score(row)`` the number to maximise (read from ``val_*`` when there is
-    a validation split). ``on_epoch(epoch, row)`` runs after the checkpoints (rank 0).
+    a validation split). ``on_epoch(epoch, row)`` runs after the checkpoints (rank 0);
+    ``row_extra(epoch)`` adds entries to the epoch's row (rank 0).
     """
 
     kind: str
@@ -57,6 +58,7 @@ class Fit:
     message: Callable[[dict], str] | None = None
     defaults: dict = field(default_factory=dict)  # options added since a checkpoint was saved: options.later_defaults
     threads: int = 0  # intra-op CPU threads: 0 lets latentdyn.engine.threads choose and adapt
+    row_extra: Callable[[int], dict] | None = None  # more entries of an epoch's row (e.g. the sequences seen so far)
 
 
 def make_scheduler(optimizer, schedule: str, epochs: int):
@@ -122,7 +124,7 @@ def run_epochs(fit: Fit, dist, device, progress: bool | None = None, verbose: bo
             _step_schedule(scheduler, score)
             continue
         row = {"epoch": epoch, **{f"train_{t}": v for t, v in zip(fit.terms, tr)},
-               "lr": fit.optimizer.param_groups[0]["lr"]}
+               "lr": fit.optimizer.param_groups[0]["lr"], **(fit.row_extra(epoch) if fit.row_extra else {})}
         if fit.validate is not None:
             val = fit.validate(epoch)
             check_finite(val[next(iter(val))], epoch, fit.run_dir, "validation score")

@@ -116,7 +116,8 @@ def estimate(exp, actions) -> dict | None:
         elif s.kind == "train-dynamics":
             d = vae_dims[0] if vae_dims else 8
             per = _time_steps(_gru_step(cfg, d))
-            parts[s.name] = per * cfg.epochs * math.ceil(n_train * cfg.windows / cfg.batch_size) * (1 + VALIDATION)
+            n_seq = cfg.fresh_sequences or n_train  # the steps only, not the making of fresh sequences
+            parts[s.name] = per * cfg.epochs * math.ceil(n_seq * cfg.windows / cfg.batch_size) * (1 + VALIDATION)
     slower = (vae_step_s / REF_VAE_STEP) if vae_step_s else 1.0
     others = [s.name for s, action in actions if action in ("run", "resume") and s.name not in parts]
     parts["other stages"] = OTHER * len(others) * max(1.0, slower)

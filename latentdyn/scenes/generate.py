@@ -183,7 +183,13 @@ def load_scene(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] 
                scenes_dir: str | Path | None = None):
     """Read a scene definition, apply ``--set`` overrides and validate it; the top-level ``kind``
     picks a ``SceneConfig`` ("balls", the default) or a ``sprites.SpriteSceneConfig`` ("sprites")."""
-    data = apply_overrides(load_toml(find_scene(name_or_path, scenes_dir)), overrides)
+    return scene_from_dict(apply_overrides(load_toml(find_scene(name_or_path, scenes_dir)), overrides))
+
+
+def scene_from_dict(data: dict):
+    """A scene definition from plain data (a TOML table, or a file's ``scene`` attribute):
+    the top-level ``kind`` picks a ``SceneConfig`` ("balls", the default) or a ``SpriteSceneConfig``."""
+    data = dict(data)
     kind = data.get("kind", "balls")
     if kind == "sprites":
         from latentdyn.scenes.sprites import SpriteSceneConfig

@@ -72,3 +72,30 @@ def class_grid(images: np.ndarray, labels: np.ndarray, class_names: list[str], p
         fig.suptitle(title, fontsize=11)
     fig.subplots_adjust(wspace=0.05, hspace=0.05, top=1 - 0.45 / height)
     return fig
+
+
+def open_loop_vs_sequences(runs: dict[str, list[dict]], path: str | Path, key: str = "val_open_loop_se") -> Path:
+    """The validation open-loop error of predictor runs against the training sequences they have
+    seen: ``runs`` maps a label to its ``metrics.jsonl`` rows (``sequences_seen``, repeats counted,
+    and ``distinct_sequences``, the different ones among them), one curve each, the best epoch
+    marked. Fixed training sequences repeat every epoch; fresh ones (``fresh_sequences``) do not."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.0, 3.8), layout="constrained")
+    for label, rows in runs.items():
+        rows = [r for r in rows if key in r and "sequences_seen" in r]
+        if not rows:
+            continue
+        x, y = [r["sequences_seen"] for r in rows], [r[key] for r in rows]
+        best = int(np.argmin(y))
+        distinct = rows[-1].get("distinct_sequences", x[-1])
+        line, = ax.plot(x, y, marker="o" if len(x) < 30 else None, ms=3, label=f"{label} ({distinct:,} different)")
+        ax.plot(x[best], y[best], "*", ms=11, color=line.get_color())
+    if not ax.lines:
+        plt.close(fig)
+        raise LatentdynError(f"no metrics rows with {key} and sequences_seen to draw in {path}")
+    ax.set_xlabel("training sequences seen (repeats counted)")
+    ax.set_ylabel("val open-loop squared error (latent)")
+    ax.set_title("validation open-loop error vs training sequences seen (*: best)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path, dpi=110)

@@ -136,6 +136,8 @@ def _section_dynamics(page: Page, d: Path, name: str, record: dict | None = None
         val = any("val_loss" in r for r in rows)
         parts.append(page.image(png, "training curves per epoch: the training split (averaged over the epoch's training pass)"
                                 + (" and the validation split" if val else "")) if png else "")
+        parts.append(page.image(d / "open_loop_vs_sequences.png", "validation open-loop error against the training "
+                                "sequences seen: fresh sequences drawn from the scene every epoch (fresh_sequences)"))
     parts.append(_config_block(d / "config.toml", "resolved predictor configuration"))
     return "".join(parts)
 
