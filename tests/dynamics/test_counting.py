@@ -61,11 +61,9 @@ def test_touching_balls_count_two_and_merged_balls_one(label):
     r = float(balls.radii[0])
     a = np.linspace(0, np.pi, 6, endpoint=False)
     xy = np.zeros((1, 6, balls.n, 2))
-    xy[0, :, :] = [[6.3, 24.2]] * balls.n if balls.n > 3 else [[6.3, 24.2]]
     xy[0, :, 0] = [11.2, 11.7]
     xy[0, :, 1] = xy[0, :, 0] + 2 * r * np.stack([np.cos(a), np.sin(a)], -1)
-    if balls.n > 3:
-        xy[0, :, 3:] = [[24.0, 6.0], [24.0, 24.0]]
+    xy[0, :, 2:] = [[6.3, 24.2], [24.0, 6.0], [24.0, 24.0]][: balls.n - 2]
     c = C.count_balls(O.brightness(_render(cfg, xy))[0], balls)
     np.testing.assert_array_equal(c, balls.n)
     xy[0, :, 1] = xy[0, :, 0]
