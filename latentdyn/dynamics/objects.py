@@ -60,12 +60,13 @@ BLOCK_VALUES = 1 << 21  # (frames, n, H, W) values per block: the weights stay a
 class Balls:
     """What the state-based metrics need of a scene: each ball's light radius in pixels (n,), its
     peak brightness (n,) (intensity times the mean of its colour) and the renderer's profile
-    power q (1: gaussian, 4: disk)."""
+    power q (1: gaussian, 4: disk; a fitted q for balls estimated from frames, ``shapes``)."""
 
     radii: np.ndarray
-    power: int
-    gains: np.ndarray | None = None  # None: all equal
+    power: float
+    gains: np.ndarray | None = None  # None: all equal (1 for the count)
     name: str = "ball"  # what the objects are, in messages and the report: "ball" or "sprite"
+    source: str = "definition"  # where the shape comes from: "definition", "file attributes", "estimated from the true frames"
 
     @property
     def n(self) -> int:

@@ -16,8 +16,11 @@ papers measured it) for the model, ``copy_last``, ``linear_pixels`` and ``recons
 
 Measures (``score``; defined in docs/formats.md, "Rollout metrics"): squared and absolute error,
 PSNR and SSIM per frame, and object measures that count failures: with ground-truth states, each true ball's
-presence, centroid error and motion direction (``objects``); without, the region detector
-(``metrics``), reported beside its reading of the true frames (``describe_objects``).
+presence, centroid error and motion direction (``objects``), and the number of ball-shaped
+objects each predicted frame shows, read without the states (``counting``); without states, the
+region detector (``metrics``); each reported beside its reading of the true frames
+(``describe_objects``). A file with states but no scene definition gets the balls' shape from its
+attributes or its true frames (``shapes``).
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from latentdyn.dynamics import counting as C
 from latentdyn.dynamics import metrics as M
 from latentdyn.dynamics import objects as O
+from latentdyn.dynamics import shapes as SH
 from latentdyn.core.errors import LatentdynError
 from latentdyn.core.fileio import atomic_path
 from latentdyn.dynamics.config import RolloutConfig
@@ -89,8 +94,10 @@ def score(pred: np.ndarray, truth: np.ndarray, states: np.ndarray | None, thresh
     Always: the squared and absolute errors per frame (Sutskever et al. 2009; their means over
     steps are OpenSTL's MSE and MAE, Tan et al. 2023), PSNR and SSIM (Wang et al. 2004) per frame (``metrics``), means over sequences. Then the object measures, which count
     failures (docs/formats.md, "Rollout metrics"): with states and the scene's ``balls``, the
-    state-based readings of ``objects.score_states``; otherwise, with states or a known
-    ``n_balls``, the region detector (``_score_regions``); with neither, none.
+    state-based readings of ``objects.score_states`` and, for balls (not sprites), the count of
+    ball-shaped objects per frame (``counting.count_scores``: 'count_exact', 'count_mean');
+    otherwise, with states or a known ``n_balls``, the region detector (``_score_regions``); with
+    neither, none.
     """
     se = M.squared_error(pred, truth)  # (S, H)
     out = {"se_per_frame": se.mean(0).tolist(), "se_per_pixel": (se / np.prod(truth.shape[-3:])).mean(0).tolist(),
@@ -98,6 +105,8 @@ def score(pred: np.ndarray, truth: np.ndarray, states: np.ndarray | None, thresh
            "psnr": M.psnr(pred, truth).mean(0).tolist(), "ssim": M.ssim(pred, truth).mean(0).tolist()}
     if states is not None and balls is not None:
         out.update(O.score_states(pred, truth, states, balls, threshold))
+        if balls.name == "ball":
+            out.update(C.count_scores(pred, balls.n, balls))
     elif states is not None or n_balls:
         out.update(_score_regions(pred, truth, states, threshold, n_balls))
     return out
@@ -130,11 +139,18 @@ def describe_objects(truth: np.ndarray, states: np.ndarray | None, threshold: fl
     the true frames (S, T, h, w, C) themselves, to be read beside every figure it gives."""
     h, w = truth.shape[2:4]
     if states is not None and balls is not None:
-        return {"protocol": "states", "objects": balls.name,
+        desc = {"protocol": "states", "objects": balls.name, "shape_from": balls.source,
                 "presence": f"light in the true {balls.name}'s disc >= {O.PRESENCE} x the truth's",
                 "window_radii": O.WINDOW, "penalty_px": balls.penalty(h, w), "radii_px": balls.radii.tolist(),
+                "profile_power": float(balls.power), "gains": None if balls.gains is None else np.asarray(balls.gains).tolist(),
                 "direction": "180 deg if absent at t or t-1, 90 deg if the prediction does not move",
                 "truth_reading": O.truth_reading(truth, states, balls)}
+        if balls.name == "ball":  # the count of ball-shaped objects and its reading of the true frames
+            desc["count"] = (f"the ball's template on a {C.MARGIN:g}-radius window matched with ncc >= {C.MIN_MATCH:g}, "
+                             f"Pearson >= {C.MIN_PEARSON:g} and amplitude {C.GAIN_BAND[0]:g} to {C.GAIN_BAND[1]:g} x the "
+                             "peak brightness, one ball per best match within one radius")
+            desc["truth_reading"]["count_exact"] = C.truth_count(truth, balls.n, balls)
+        return desc
     if states is None and not n_balls:
         return {"protocol": None}
     t = _score_regions(truth, truth, states, threshold, n_balls)
@@ -152,6 +168,9 @@ def _summary(per_step: dict) -> dict:
         s["all_present"] = float(np.mean(per_step["all_present"]))
         if "direction_error_deg" in per_step:
             s["direction_error_deg"] = float(M.nanmean(per_step["direction_error_deg"]))
+        for k in ("count_exact", "count_mean"):
+            if k in per_step:
+                s[k] = float(np.mean(per_step[k]))
         for k in ("vanished_frames", "split_frames", "frames"):
             s[k] = per_step[k]
     return s
@@ -212,7 +231,7 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
         z_one = dyn(mu_t[:, :-1], lv_t[:, :-1])[0]  # (S, T-1, d): predictions of 1..T-1 from the true past
     fut = slice(K, K + H)
     tr, st = truth[:, fut], (states[:, fut] if states is not None else None)
-    balls, n_balls = _scene_balls(scene, states)
+    balls, n_balls = _scene_balls(scene, states, truth, data)
     pred = decode_latents(vae, z_pred)  # (S, H, h, w, C)
     methods = {
         "model": pred,
@@ -297,14 +316,19 @@ def reencoder(vae, binarize: str = "none"):
     return project
 
 
-def _scene_balls(scene: dict | None, states: np.ndarray | None) -> tuple[O.Balls | None, int | None]:
-    """The balls' geometry for the state-based metrics (None without states or a readable scene
-    definition) and the number of balls (from the states, else the definition)."""
+def _scene_balls(scene: dict | None, states: np.ndarray | None, truth: np.ndarray | None = None,
+                 data: str | Path | None = None) -> tuple[O.Balls | None, int | None]:
+    """The balls' geometry for the state-based metrics and the number of balls (from the states,
+    else the definition). Without states: None. With states: from the scene definition; without a
+    definition this latentdyn reads, from the file ``data``'s attributes (``SceneFile.ball_shape``)
+    and the true frames (S, T, h, w, C) (``shapes.balls_for_file``); without those frames, None."""
     n = states.shape[2] if states is not None else (scene or {}).get("physics", {}).get("n_balls")
     try:
         balls = O.balls_from_scene(scene) if states is not None else None
     except LatentdynError:
-        balls = None  # a definition this latentdyn cannot read: the region detector stands in
+        balls = None  # a definition this latentdyn cannot read: the file's attributes or frames stand in
+    if balls is None and states is not None and truth is not None:
+        balls = SH.balls_for_file(SH.file_attrs(data), truth, states)
     if balls is not None and balls.n != n:
         raise LatentdynError(f"the data's scene definition has {balls.n} {balls.name}s but its states {n}; "
                              "the file's scene attribute does not describe its states")
@@ -327,16 +351,18 @@ FIGURE_WIDTH = 10.5  # inches: the report shows figures at 96 px per inch, and i
 
 def plot_errors(result: dict, path: Path) -> Path:
     """Per-step curves of the model, the ceiling (true latents decoded) and the baselines: squared
-    error, SSIM, the fraction of frames with every ball present and the failure-counting position
-    error. Two panels a row and one legend for all, so the figure reads at the report's width
-    (``FIGURE_WIDTH``); the title names the split."""
+    error, SSIM, the fraction of frames with every ball present, the failure-counting position
+    error and the fraction of frames showing the true number of ball-shaped objects. Two panels a
+    row and one legend for all, so the figure reads at the report's width (``FIGURE_WIDTH``); the
+    title names the split."""
     from latentdyn.viz.figures import _plt, save_figure
 
     plt = _plt()
     ol = result["open_loop"]
     thing = ((result.get("objects") or {}).get("objects")) or "ball"
     names = {"se_per_frame": "squared error per frame", "ssim": "SSIM (higher is better)",
-             "all_present": f"fraction of frames with every {thing}", "position_error_px": f"{thing} position error (px; lost: penalty)"}
+             "all_present": f"fraction of frames with every {thing}", "position_error_px": f"{thing} position error (px; lost: penalty)",
+             "count_exact": f"fraction of frames showing the true number of {thing}s"}
     keys = [k for k in names if k in ol["model"]["per_step"]]
     cols = min(2, len(keys))
     rows = -(-len(keys) // cols)

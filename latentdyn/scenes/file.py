@@ -8,6 +8,8 @@ Layout (format "latentdyn-scenes", version 1)::
     /splits/<name>    int64 sorted sequence indices (optional; e.g. train, val, test)
     /sprites/...      sprite scenes only (optional): index, label (N, n) and source_split (N,)
     /clip_start       imported videos only (optional): int64 (N,) first source frame of each clip
+    attrs radii, profile, gains (optional; on /states or the root): the balls' shape, for files
+                      with states but no scene definition (``latentdyn.dynamics.shapes``)
                       (and the root attribute splits_summary: clips per split, and any left out)
 
 Any file with this layout is accepted by every stage, whoever wrote it.
@@ -27,6 +29,7 @@ from latentdyn.core.fileio import format_found
 
 FORMAT = "latentdyn-scenes"
 FORMAT_VERSION = 1
+BALL_ATTRS = ("radii", "profile", "gains")  # optional shape of the balls of /states (docs/formats.md)
 
 try:  # ISA-L deflate writes the same zlib streams as zlib, 2-3x faster
     from isal import isal_zlib as _isal
@@ -227,6 +230,19 @@ class SceneFile:
     def scene(self) -> dict[str, Any] | None:
         raw = self.file.attrs.get("scene")
         return json.loads(raw) if raw is not None else None
+
+    @property
+    def ball_shape(self) -> dict[str, Any]:
+        """The optional attributes ``radii``, ``profile`` and ``gains`` that describe the balls of
+        ``/states`` (read on ``/states``, else on the root; checked by ``dynamics.shapes``); {} without."""
+        out = {}
+        for key in BALL_ATTRS:
+            for obj in (self.states, self.file):
+                if obj is not None and key in obj.attrs:
+                    v = obj.attrs[key]
+                    out[key] = v.decode() if isinstance(v, bytes) else v
+                    break
+        return out
 
     def read_frames(self, index: int | slice | np.ndarray) -> np.ndarray:
         """Frames of the given sequences; fancy indices must be increasing (h5py's rule)."""

@@ -179,12 +179,13 @@ def test_rollout_end_to_end_through_cli(pipeline):
     # the state-based protocol, named, and its per-step measures for every method
     assert res["objects"]["protocol"] == "states" and res["objects"]["truth_reading"]["all_present"] == 1.0
     assert res["objects"]["radii_px"] == [2.5] and res["ceiling"] == "reconstruction"
+    assert res["objects"]["shape_from"] == "definition" and res["objects"]["truth_reading"]["count_exact"] == 1.0
     for v in res["open_loop"].values():
         per = v["per_step"]
-        for k in ("se_per_frame", "psnr", "ssim", "all_present", "position_error_px", "direction_error_deg"):
+        for k in ("se_per_frame", "psnr", "ssim", "all_present", "position_error_px", "direction_error_deg", "count_exact"):
             assert len(per[k]) == 10, k
-        assert None not in per["position_error_px"] and all(0 <= a <= 1 for a in per["all_present"])
-        assert {"vanished_frames", "split_frames", "psnr", "ssim", "all_present"} <= set(v["summary"])
+        assert None not in per["position_error_px"] and all(0 <= a <= 1 for a in per["all_present"] + per["count_exact"])
+        assert {"vanished_frames", "split_frames", "psnr", "ssim", "all_present", "count_exact", "count_mean"} <= set(v["summary"])
     # the ceiling is what it says: the true future frames encoded, decoded and scored
     from latentdyn.scenes.file import open_scenes
     from latentdyn.scenes.generate import load_scene
@@ -202,6 +203,25 @@ def test_rollout_end_to_end_through_cli(pipeline):
     np.testing.assert_allclose(np.array(again["position_error_px"]),
                                res["open_loop"]["reconstruction"]["per_step"]["position_error_px"], atol=1e-6)
     np.testing.assert_allclose(np.array(again["ssim"]), res["open_loop"]["reconstruction"]["per_step"]["ssim"], atol=1e-6)
+
+
+def test_rollout_of_a_file_without_scene_definition_estimates_the_balls(pipeline, tmp_path):
+    """The same scene file without its ``scene`` attribute (as another program would write it):
+    the rollout still judges balls against the states, with their shape fitted to the true frames."""
+    import shutil
+
+    data = shutil.copy(pipeline / "ball.h5", tmp_path / "foreign.h5")
+    with h5py.File(data, "r+") as f:
+        del f.attrs["scene"]
+    out = tmp_path / "roll"
+    r = CliRunner().invoke(cli, ["rollout", "--vae", str(pipeline / "vae"), "--dynamics", str(pipeline / "dyn"),
+                                 "--data", str(data), "--out", str(out), "--context", "4", "--horizon", "10",
+                                 "--video-sequences", "0", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    obj = json.loads((out / "metrics.json").read_text())["objects"]
+    assert obj["protocol"] == "states" and obj["shape_from"] == "estimated from the true frames"
+    assert obj["radii_px"] == pytest.approx([2.5], abs=0.02) and obj["profile_power"] == pytest.approx(1.0, abs=0.02)
+    assert obj["truth_reading"]["all_present"] == 1.0 and obj["truth_reading"]["count_exact"] == 1.0
 
 
 def test_rollout_and_encode_bad_input(pipeline, tmp_path):

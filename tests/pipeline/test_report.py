@@ -74,15 +74,16 @@ def test_vae_section_with_beta_logged_and_constant_has_no_beta_panel(tmp_path, m
 
 
 def _rollout_result(n_seq: int = 100, H: int = 25) -> dict:
-    per = {"se_per_frame": [1.0] * H, "ssim": [0.5] * H, "all_present": [0.9] * H, "position_error_px": [2.0] * H}
+    per = {"se_per_frame": [1.0] * H, "ssim": [0.5] * H, "all_present": [0.9] * H, "position_error_px": [2.0] * H,
+           "count_exact": [0.8] * H}
     summ = {"se_per_frame": 1.0, "ae_per_frame": 2.0, "psnr": 20.0, "ssim": 0.5, "all_present": 0.93,
             "position_error_px": 2.0, "direction_error_deg": 10.0, "vanished_frames": 179, "split_frames": 3,
-            "frames": n_seq * H}
+            "frames": n_seq * H, "count_exact": 0.875, "count_mean": 2.9}
     ol = {k: {"summary": summ, "per_step": per} for k in ("model", "copy_last", "linear_pixels", "reconstruction")}
     return {"split": "test", "config": {"context": 10, "horizon": H}, "sequences": list(range(n_seq)),
             "one_step_se_per_frame": {"model": 1.0, "copy_last": 2.0}, "open_loop": ol,
-            "objects": {"protocol": "states", "objects": "ball", "presence": "p", "penalty_px": 9.9,
-                        "truth_reading": {"all_present": 1.0}}}
+            "objects": {"protocol": "states", "objects": "ball", "presence": "p", "penalty_px": 9.9, "count": "rule",
+                        "shape_from": "estimated from the true frames", "truth_reading": {"all_present": 1.0, "count_exact": 0.998}}}
 
 
 def test_rollout_section_counts_have_denominators_and_figures_their_split(tmp_path):
@@ -96,6 +97,10 @@ def test_rollout_section_counts_have_denominators_and_figures_their_split(tmp_pa
     html = S._section_rollout(Page(tmp_path), d, "rollout")
     assert "179\u00a0of\u00a02,500" in html and "3\u00a0of\u00a02,500" in html  # frames losing a ball, extra blobs
     assert "100% of frames with every ball" in html
+    # plausibility beside accuracy: the count's column, and its reading of the true frames with its rule
+    assert "fraction of frames showing the true number of balls</th>" in html and "0.875" in html
+    assert "99.8% of them showing the true number of balls (counted without the states: rule)" in html
+    assert "The balls' shape: estimated from the true frames." in html
     assert "100 sequences of the test split" in html
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", html)
     assert captions and all("test split" in c for c in captions), captions

@@ -173,7 +173,8 @@ def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None)
     thing = (m.get("objects") or {}).get("objects") or "ball"  # "sprite" for moving digits
     cols = [("se_per_frame", "squared error / frame (MSE)"), ("ae_per_frame", "absolute error / frame (MAE)"),
             ("psnr", "PSNR (dB)"), ("ssim", "SSIM"),
-            ("all_present", f"fraction of frames with every {thing}"), ("position_error_px", f"position error (px), lost {thing}s counted"),
+            ("all_present", f"fraction of frames with every {thing}"), ("count_exact", f"fraction of frames showing the true number of {thing}s"),
+            ("position_error_px", f"position error (px), lost {thing}s counted"),
             ("direction_error_deg", "direction error (deg)"), ("vanished_frames", f"frames losing a {thing}"),
             ("split_frames", "frames with extra blobs")]
     cols = [c for c in cols if any(c[0] in v.get("summary", {}) for v in ol.values())]
@@ -196,6 +197,9 @@ def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None)
                      f'{_esc(obj.get("presence", ""))}; a lost {thing} counts {_fmt(obj.get("penalty_px"))} px. On the true frames '
                      f'this reads {_percent(truth.get("all_present"))} of frames with every {thing} present'
                      + (f', centroid offset {_fmt(truth.get("centroid_offset_px"))} px' if "centroid_offset_px" in truth else "")
+                     + (f', and {_percent(truth.get("count_exact"))} of them showing the true number of {thing}s '
+                        f'(counted without the states: {_esc(obj.get("count", ""))})' if "count_exact" in truth else "")
+                     + (f". The {thing}s' shape: {_esc(obj.get('shape_from'))}" if obj.get("shape_from", "definition") != "definition" else "")
                      + '. The ceiling decodes the true future latents: what any predictor can reach with this VAE.</p>')
     parts.append('<div class="gallery">'
                  + page.video(d / "rollout.mp4", f"sequences of the {split} split, left to right: truth | prediction | error; "
