@@ -47,12 +47,9 @@ def state_renderer(scene: dict | None, sf, ids: np.ndarray, frame_shape: tuple[i
         from latentdyn.scenes.generate import SceneConfig
 
         renderer = from_dict(SceneConfig, scene).renderer()
-    elif balls is not None:  # no definition: the radii and light the metrics use (estimated or from attributes)
-        from latentdyn.scenes.render import Renderer
-
-        gains = np.ones(balls.n) if balls.gains is None else np.asarray(balls.gains, np.float64)
-        profile = {1: "gaussian", 4: "disk"}.get(int(balls.power), "disk")
-        renderer = Renderer(h, w, balls.radii, gains[:, None].repeat(C, 1), profile)
+    elif balls is not None:  # no definition: the radii, light and profile the metrics use (attributes or fitted)
+        def renderer(centres):
+            return draw_balls(centres, balls, h, w, C)
     else:
         raise LatentdynError(f"{sf.path} has no scene definition and its balls' shape is unknown; the state oracle "
                              "cannot draw its predictions")
@@ -64,6 +61,21 @@ def state_renderer(scene: dict | None, sf, ids: np.ndarray, frame_shape: tuple[i
         return fr.reshape(S, L, h, w, -1).astype(np.float32) / 255.0
 
     return draw
+
+
+def draw_balls(centres: np.ndarray, balls, height: int, width: int, channels: int = 1) -> np.ndarray:
+    """Balls (``objects.Balls``: radii r_i, peak light k_i, profile power q) at centres (F, n, 2) in
+    pixels, drawn densely as sum_i k_i exp(-(|p - c_i|^2 / r_i^2)^q), clipped at 1 and stored as
+    floor(255 v + 0.5), the scene renderer's formula (``latentdyn.scenes.render``) for any q:
+    uint8 (F, H, W), or (F, H, W, C) for C > 1."""
+    c = np.asarray(centres, np.float64)
+    ys, xs = np.arange(height) + 0.5, np.arange(width) + 0.5
+    d2 = (xs[None, None, None, :] - c[..., 0, None, None]) ** 2 + (ys[None, None, :, None] - c[..., 1, None, None]) ** 2
+    k = np.ones(balls.n) if balls.gains is None else np.asarray(balls.gains, np.float64)
+    r2 = np.asarray(balls.radii, np.float64)[None, :, None, None] ** 2
+    light = (k[None, :, None, None] * np.exp(-((d2 / r2) ** balls.power))).sum(1)  # (F, H, W)
+    out = np.floor(255.0 * np.clip(light, 0.0, 1.0) + 0.5).astype(np.uint8)
+    return out if channels == 1 else np.repeat(out[..., None], channels, -1)
 
 
 def oracle_predictions(dyn, states: np.ndarray, K: int, H: int, device) -> tuple[np.ndarray, np.ndarray]:
@@ -83,3 +95,23 @@ def oracle_predictions(dyn, states: np.ndarray, K: int, H: int, device) -> tuple
         z = dyn.rollout(x[:, :K], lv[:, :K], H)["mu"]  # (S, H, d)
         one = dyn(x[:, :-1], lv[:, :-1])[0]  # (S, T-1, d)
     return z.cpu().numpy().reshape(S, H, n, 4), one.cpu().numpy().reshape(S, T - 1, n, 4)
+
+
+def oracle_frames(cfg, data, ids, states, scene, shape, balls, device):
+    """The state oracle's open-loop frames (S, H, h, w, C) and one-step frames (S, T-1, h, w, C)
+    of the sequences ``ids`` of the scene file ``data`` (true states (S, T, n, 4)), by ``cfg.oracle``
+    (a ``RolloutConfig``'s); a one-line error when the scene has no states."""
+    from latentdyn.dynamics.model import load_dynamics
+    from latentdyn.latents.states import is_states
+    from latentdyn.scenes.file import open_scenes
+
+    if states is None:
+        raise LatentdynError(f"--oracle needs ground-truth states, and {data} has none; drop --oracle")
+    dyn, _, ck = load_dynamics(cfg.oracle, "best", device)
+    if not is_states(ck["data"]):
+        raise LatentdynError(f"--oracle {cfg.oracle} was trained on a VAE's latents, not on true states; train it on "
+                             "`latentdyn encode --states` latents")
+    z, one = oracle_predictions(dyn, states, cfg.context, cfg.horizon, device)  # (S, H, n, 4), (S, T-1, n, 4)
+    with open_scenes(data) as sf:
+        draw = state_renderer(scene, sf, ids, shape, balls)
+    return draw(z), draw(one)

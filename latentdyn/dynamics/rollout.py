@@ -242,7 +242,9 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     }
     oracle_one = None
     if cfg.oracle:
-        methods["state_oracle"], oracle_one = _oracle_frames(cfg, data, ids, states, scene, shape, balls, dev)
+        from latentdyn.dynamics.oracle import oracle_frames
+
+        methods["state_oracle"], oracle_one = oracle_frames(cfg, data, ids, states, scene, shape, balls, dev)
     open_loop = {name: score(p, tr, st, cfg.threshold, balls, n_balls) for name, p in methods.items()}
     if z_samples is not None:
         samp = decode_latents(vae, z_samples)  # (s, S, H, h, w, C)
@@ -278,26 +280,6 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     if cfg.video_sequences:  # 0: no video (minimum=0 allows it)
         write_rollout_video(truth[: cfg.video_sequences, : K + H], pred[: cfg.video_sequences], K, ids, out, cfg.fps)
     return result
-
-
-def _oracle_frames(cfg: RolloutConfig, data, ids, states, scene, shape, balls, device):
-    """The state oracle's open-loop frames (S, H, h, w, C) and one-step frames (S, T-1, h, w, C)
-    (``latentdyn.dynamics.oracle``), or a one-line error when the scene has no states."""
-    from latentdyn.dynamics.model import load_dynamics
-    from latentdyn.dynamics.oracle import oracle_predictions, state_renderer
-    from latentdyn.latents.states import is_states
-    from latentdyn.scenes.file import open_scenes
-
-    if states is None:
-        raise LatentdynError(f"--oracle needs ground-truth states, and {data} has none; drop --oracle")
-    dyn, _, ck = load_dynamics(cfg.oracle, "best", device)
-    if not is_states(ck["data"]):
-        raise LatentdynError(f"--oracle {cfg.oracle} was trained on a VAE's latents, not on true states; train it on "
-                             "`latentdyn encode --states` latents")
-    z, one = oracle_predictions(dyn, states, cfg.context, cfg.horizon, device)  # (S, H, n, 4), (S, T-1, n, 4)
-    with open_scenes(data) as sf:
-        draw = state_renderer(scene, sf, ids, shape, balls)
-    return draw(z), draw(one)
 
 
 def reencoder(vae, binarize: str = "none"):
@@ -370,7 +352,8 @@ def plot_errors(result: dict, path: Path) -> Path:
     for ax, key in zip(axes.flat, keys):
         for name, v in ol.items():
             y = np.asarray([np.nan if x is None else x for x in v["per_step"][key]], float)
-            label = "ceiling (true latents decoded)" if name == "reconstruction" else name.replace("_", " ")
+            label = {"reconstruction": "ceiling (true latents decoded)",
+                     "state_oracle": "state oracle (true states in)"}.get(name, name.replace("_", " "))
             ax.plot(np.arange(1, len(y) + 1), y, label=label, lw=2.2 if name == "model" else 1.2,
                     ls="--" if name == "reconstruction" else "-")
         ax.set_xlabel("predicted step")

@@ -28,7 +28,9 @@ FEATURES = 4  # x, y, vx, vy per object
 
 def is_states(attrs) -> bool:
     """Whether a latents file's attributes (or a predictor checkpoint's ``data``) describe state latents."""
-    return str(attrs.get("latents", attrs.get("latents_kind", "vae"))) == KIND
+    if "latents_kind" in attrs:  # a checkpoint's data (its "latents" is the file's path)
+        return str(attrs["latents_kind"]) == KIND
+    return str(attrs.get("latents", "vae")) == KIND
 
 
 def write_states(source: str | Path, out: str | Path, block: int = 512, config: dict | None = None) -> Path:

@@ -144,7 +144,8 @@ def _section_dynamics(page: Page, d: Path, name: str, record: dict | None = None
 
 ROLLOUT_NAMES = {"model": "GRU predictor (ours)", "copy_last": "copy last frame", "linear_pixels": "per-pixel linear extrapolation",
                  "constant_velocity_latent": "constant velocity in latent space", "reconstruction": "ceiling: the true future latents decoded",
-                 "model_samples_mean": "GRU predictor, sampled futures"}
+                 "model_samples_mean": "GRU predictor, sampled futures",
+                 "state_oracle": "state oracle: the predictor on the true states, drawn by the scene's renderer"}
 
 
 def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None) -> str:
@@ -161,8 +162,9 @@ def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None)
              "open loop. One-step errors predict every frame from the true past (as the RTRBM/TSBN papers measured).</p>"]
     one = m.get("one_step_se_per_frame", {})
     names = dict(ROLLOUT_NAMES)
-    if m.get("predictor") == "convgru":
-        names.update(model="ConvGRU predictor (ours)", model_samples_mean="ConvGRU predictor, sampled futures")
+    cell = {"convgru": "ConvGRU", "interaction": "interaction"}.get(m.get("predictor"))
+    if cell:
+        names.update(model=f"{cell} predictor (ours)", model_samples_mean=f"{cell} predictor, sampled futures")
     header = ["method", "one-step squared error per frame"] + (["published"] if ref else [])
     rows = [[names.get(k, k), v] + ([ref.get(k)] if ref else []) for k, v in one.items()]
     parts.append(f"<h3>One-step-ahead error ({split} split)</h3>"
