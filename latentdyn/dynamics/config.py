@@ -56,6 +56,14 @@ class TrainDynamicsConfig(TrainingOptions):
                                       "latents decoded by the VAE, squared error summed over pixels, averaged over the "
                                       "horizon (no gradient into the VAE).", minimum=0.0,
                                       why="0: the latent loss alone, the setting of the published figures", key_if_set=True)
+    decoder_finetune: bool = option(False, "Train a copy of the VAE's decoder with the predictor: the frame loss then "
+                                    "compares the decoded open-loop predictions, and the decoded true latents, with the "
+                                    "true frames, and the rollout decodes the model's predictions with the tuned decoder "
+                                    "(needs --vae and --frame-loss-weight > 0; latentdyn.dynamics.decoder_tuning).",
+                                    flag="--decoder-finetune/--frozen-decoder", key_if_set=True,
+                                    why="the frozen decoder, the setting of the published figures")
+    decoder_lr: float = option(1e-4, "Adam learning rate of the tuned decoder (decoder_finetune).", minimum=1e-12,
+                               maximum=10.0, key_if_set=True, why="a small step: the decoder starts trained")
     latent_noise: float = option(0.0, "Std of the Gaussian noise added to the observed input latents in training (not "
                                  "the targets), in units of each latent's spread over the training sequences.",
                                  why="0: clean inputs, the setting of the published figures", minimum=0.0,

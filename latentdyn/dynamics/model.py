@@ -251,8 +251,15 @@ def load_dynamics(run_dir: str | Path, which: str = "best", device="cpu"):
     ck = load_checkpoint(run_dir / f"{which}.pt", "dynamics")
     cfg = from_dict(TrainDynamicsConfig, ck["config"])
     model = make_predictor(cfg, tuple(ck["data"].get("latent_shape") or (int(ck["data"]["latent_dim"]),)))
+    if ck["data"].get("tuned_vae"):  # the decoder trained with the predictor (latentdyn.dynamics.decoder_tuning)
+        from latentdyn.dynamics.decoder_tuning import attach
+
+        attach(model, ck["data"]["tuned_vae"])
     try:
         model.load_state_dict(ck["model"])
     except RuntimeError as e:
         raise LatentdynError(f"{run_dir / (which + '.pt')} does not match its own config ({str(e).splitlines()[0][:100]})") from None
-    return model.to(device).eval(), cfg, ck
+    model = model.to(device).eval()
+    if hasattr(model, "tuned_vae"):
+        model.tuned_vae.requires_grad_(False)
+    return model, cfg, ck

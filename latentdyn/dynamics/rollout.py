@@ -232,7 +232,9 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     fut = slice(K, K + H)
     tr, st = truth[:, fut], (states[:, fut] if states is not None else None)
     balls, n_balls = _scene_balls(scene, states, truth, data)
-    pred = decode_latents(vae, z_pred)  # (S, H, h, w, C)
+    tuned = getattr(dyn, "tuned_vae", None)  # the decoder trained with the predictor (decoder_finetune)
+    dec = tuned if tuned is not None else vae
+    pred = decode_latents(dec, z_pred)  # (S, H, h, w, C)
     methods = {
         "model": pred,
         "copy_last": copy_last(truth, K, H),
@@ -240,6 +242,8 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
         "constant_velocity_latent": decode_latents(vae, constant_velocity(mu, K, H)),
         "reconstruction": decode_latents(vae, mu[:, fut]),  # the ceiling: the true future latents, decoded
     }
+    if tuned is not None:  # the same predictions through the frozen decoder, for comparison
+        methods["model_frozen_decoder"] = decode_latents(vae, z_pred)
     oracle_one = None
     if cfg.oracle:
         from latentdyn.dynamics.oracle import oracle_frames
@@ -247,11 +251,11 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
         methods["state_oracle"], oracle_one = oracle_frames(cfg, data, ids, states, scene, shape, balls, dev)
     open_loop = {name: score(p, tr, st, cfg.threshold, balls, n_balls) for name, p in methods.items()}
     if z_samples is not None:
-        samp = decode_latents(vae, z_samples)  # (s, S, H, h, w, C)
+        samp = decode_latents(dec, z_samples)  # (s, S, H, h, w, C)
         per = [score(samp[k], tr, st, cfg.threshold, balls, n_balls) for k in range(cfg.samples)]
         open_loop["model_samples_mean"] = {k: np.mean([p[k] for p in per], 0).tolist() if isinstance(per[0][k], list) else
                                            int(np.sum([p[k] for p in per])) for k in per[0]}
-    one_pred = decode_latents(vae, z_one)  # (S, T-1, h, w, C)
+    one_pred = decode_latents(dec, z_one)  # (S, T-1, h, w, C)
     ts = slice(K, T)  # one-step scores after the warm-up, over every remaining frame
     one_step = {
         "model": M.squared_error(one_pred[:, K - 1 :], truth[:, ts]),

@@ -53,6 +53,12 @@ def validate(cfg: TrainDynamicsConfig) -> None:
     """One-line errors for settings that cannot work together (before any file is read)."""
     if cfg.cell == "convgru" and cfg.kernel % 2 == 0:
         raise LatentdynError(f"--kernel {cfg.kernel}: use an odd size (the maps keep their size)")
+    if cfg.decoder_finetune and cfg.frame_loss_weight <= 0:
+        raise LatentdynError("--decoder-finetune trains the decoder through the frame loss: also give "
+                             "--frame-loss-weight > 0 and --vae RUN")
+    if cfg.decoder_finetune and cfg.fresh_sequences:
+        raise LatentdynError("--decoder-finetune needs the true frames of the file's windows; it does not work with "
+                             "--fresh-sequences yet (drop one of them)")
     if cfg.frame_loss_weight > 0 and not cfg.vae:
         raise LatentdynError(f"--frame-loss-weight {cfg.frame_loss_weight:g} needs --vae RUN, the VAE that made the "
                              "latents (in an experiment: vae = a train-vae stage)")
@@ -120,7 +126,7 @@ def gaussian_nll(x, mean, logvar):
 
 
 def window_loss(model: LatentGRU, mu, lv, context: int, horizon: int, open_loop_weight: float,
-                inputs=None, vae=None, frame_weight: float = 0.0) -> dict:
+                inputs=None, vae=None, frame_weight: float = 0.0, frames=None) -> dict:
     """Losses of windows mu, lv (B, K + H, d), per window (B,).
 
     One step (teacher forcing): squared error of each next mean, plus the Gaussian negative
@@ -128,7 +134,9 @@ def window_loss(model: LatentGRU, mu, lv, context: int, horizon: int, open_loop_
     only the variance). Multi-step: squared error of the open-loop means over the horizon.
     ``inputs`` (B, K + H, d): what the predictor reads in place of mu (``perturb_inputs``; the
     targets stay mu). With ``frame_weight > 0``, also the decoded-frame error of the open loop
-    under ``vae`` (``frame_error``, the term ``open_loop_frame_se``).
+    under ``vae`` (``frame_error``, the term ``open_loop_frame_se``); given the windows' true
+    ``frames`` (B, K + H, C, h, w) uint8, against those frames through ``model.tuned_vae``, the
+    decoder trained with the predictor, plus its reconstruction term (``decoder_tuning.frame_terms``).
     """
     x = mu if inputs is None else inputs
     mean, s, lv_next, h = model(x[:, :-1], lv[:, :-1])  # teacher forcing: predictions of 1..K+H-1
@@ -143,7 +151,13 @@ def window_loss(model: LatentGRU, mu, lv, context: int, horizon: int, open_loop_
         se = tf_se.new_zeros(tf_se.shape)
     loss = tf_se + open_loop_weight * se + 0.01 * nll + 0.1 * lv_err
     terms = {"loss": loss, "one_step_se": tf_se, "one_step_nll": nll, "open_loop_se": se}
-    if frame_weight > 0:
+    if frame_weight > 0 and frames is not None:
+        from latentdyn.dynamics.decoder_tuning import EXTRA_TERM, frame_terms
+
+        fut = slice(context, context + horizon)
+        terms[FRAME_TERM], terms[EXTRA_TERM] = frame_terms(model.tuned_vae, out["mu"], mu[:, fut], frames[:, fut])  # (B,) each
+        terms["loss"] = loss + frame_weight * (terms[FRAME_TERM] + terms[EXTRA_TERM])
+    elif frame_weight > 0:
         terms[FRAME_TERM] = frame_error(vae, out["mu"], mu[:, context : context + horizon])  # (B,)
         terms["loss"] = loss + frame_weight * terms[FRAME_TERM]
     return terms
@@ -160,9 +174,9 @@ class WindowObjective(torch.nn.Module):
         self._vae = (vae,)  # a tuple: not a submodule, so DDP, .train() and the checkpoint never see the frozen VAE
         self.frame_weight = frame_weight
 
-    def forward(self, mu, lv, inputs=None) -> dict:
+    def forward(self, mu, lv, inputs=None, frames=None) -> dict:
         return window_loss(self.model, mu, lv, self.context, self.horizon, self.weight, inputs, self._vae[0],
-                           self.frame_weight)
+                           self.frame_weight, frames)
 
 
 def horizon_at(cfg: TrainDynamicsConfig, epoch: int) -> int:
@@ -188,14 +202,14 @@ def gather_windows(x, seq, start, length: int):
     return x[seq[:, None], idx]  # (B, L, d)
 
 
-def evaluate_windows(model, mu, lv, cfg: TrainDynamicsConfig, vae=None) -> dict:
+def evaluate_windows(model, mu, lv, cfg: TrainDynamicsConfig, vae=None, frames=None) -> dict:
     """Validation: every sequence's first window (deterministic, clean inputs), mean losses (with
     the decoded-frame term weighted as in training when it is on)."""
     L = cfg.context + cfg.horizon
     model.eval()
     with torch.no_grad():
         terms = window_loss(model, mu[:, :L], lv[:, :L], cfg.context, cfg.horizon, 1.0, None, vae,
-                            cfg.frame_loss_weight)
+                            cfg.frame_loss_weight, frames[:, :L] if frames is not None else None)
     return {k: float(v.mean()) for k, v in terms.items()}
 
 
@@ -245,11 +259,26 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
     torch.manual_seed(cfg.seed)
     model = make_predictor(cfg, latent_shape).to(device)
     model.fit_scales(mu)  # on every training sequence, the same on every rank; the checkpoint's when resuming
+    frames = val_frames = tuned = None
+    if cfg.decoder_finetune:  # the decoder trained on predictions (latentdyn.dynamics.decoder_tuning)
+        from latentdyn.dynamics import decoder_tuning as DT
+        from latentdyn.engine.checkpoint import load_checkpoint
+
+        DT.attach(model, vae=DT.trainable_copy(vae))
+        tuned = DT.vae_record(load_checkpoint(Path(cfg.vae) / "best.pt", "vae"))
+        frames = DT.read_frames(cfg.latents, train_split, device)  # (N, T, C, H, W) uint8
+        val_frames = DT.read_frames(cfg.latents, cfg.val_split, device) if val is not None else None
     if dist.active:  # each rank keeps its shard of the sequences
         shard = torch.from_numpy(dist.shard(N)).to(device)
         mu, lv = mu[shard], lv[shard]
+        frames = frames[shard] if frames is not None else None
         N = len(shard)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    tuned_params = list(model.tuned_vae.parameters()) if tuned is not None else []
+    ids = {id(p) for p in tuned_params}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in ids]}]
+    if tuned_params:
+        groups.append({"params": [p for p in tuned_params if p.requires_grad], "lr": cfg.decoder_lr})
+    opt = torch.optim.Adam(groups, lr=cfg.lr)
     objective = WindowObjective(model, cfg.context, cfg.horizon, cfg.open_loop_weight, vae, cfg.frame_loss_weight)
     net = distributed.wrap(objective, dist, device, cfg.compile)
     fresh_ids = dist.shard(cfg.fresh_sequences) if cfg.fresh_sequences else None  # this rank's fresh sequences
@@ -259,24 +288,25 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
     n_windows = (N if fresh_ids is None else len(fresh_ids)) * cfg.windows
     per_epoch = n_windows * dist.world // cfg.windows  # training sequences drawn per epoch (all ranks)
     perturbed = cfg.latent_noise > 0 or cfg.sample_inputs
-    terms = TERMS + ((FRAME_TERM,) if vae is not None else ())
+    terms = TERMS + ((FRAME_TERM,) if vae is not None else ()) + (("recon_frame_se",) if tuned is not None else ())
 
     def file_windows(g):
         seq, start = sample_windows(N, T, L, cfg.windows, g)
         seq, start = seq.to(device), start.to(device)
         for s in range(0, len(seq), B):
             sel, at = seq[s : s + B], start[s : s + B]
-            yield gather_windows(mu, sel, at, L), gather_windows(lv, sel, at, L)  # (B, L, d) each
+            if frames is None:
+                yield gather_windows(mu, sel, at, L), gather_windows(lv, sel, at, L)  # (B, L, d) each
+            else:
+                yield gather_windows(mu, sel, at, L), gather_windows(lv, sel, at, L), gather_windows(frames, sel, at, L)
 
     def batches(epoch: int):
         g = torch_generator(epoch_seed(cfg.seed, epoch, dist.stream(41)), "cpu")
         windows = fresh.batches(epoch, L, cfg.windows, B, g, device) if fresh is not None else file_windows(g)
         noise = torch_generator(epoch_seed(cfg.seed, epoch, dist.stream(43)), "cpu") if perturbed else None
-        for m, v in windows:  # (B, L, d) each
-            if noise is None:
-                yield m, v
-            else:
-                yield m, v, perturb_inputs(m, v, model.mu_std, cfg.latent_noise, cfg.sample_inputs, noise)
+        for m, v, *fr in windows:  # (B, L, d) each [, frames (B, L, C, H, W) with decoder_finetune]
+            x = perturb_inputs(m, v, model.mu_std, cfg.latent_noise, cfg.sample_inputs, noise) if noise is not None else None
+            yield (m, v, x, *fr) if fr else ((m, v) if x is None else (m, v, x))
 
     def message(r: dict) -> str:
         msg = f"train loss {r['train_loss']:.4f}, open-loop squared error {r['train_open_loop_se']:.4f}"
@@ -296,11 +326,11 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
         kind="dynamics", run_dir=run_dir, plain=plain, model=model, optimizer=opt, epochs=cfg.epochs, terms=terms,
         step=step, batches=batches, n_batches=-(-n_windows // B),
         n_examples=n_windows * dist.world, score=lambda r: -r.get("val_loss", r["train_loss"]),
-        validate=(lambda epoch: evaluate_windows(model, val[0], val[1], cfg, vae)) if val is not None else None,
+        validate=(lambda epoch: evaluate_windows(model, val[0], val[1], cfg, vae, val_frames)) if val is not None else None,
         grad_clip=cfg.grad_clip, schedule=cfg.lr_schedule, patience=cfg.patience if val is not None else 0,
         extra={"data": {"latents": str(cfg.latents), "n_train": N * dist.world, "length": T, "latent_dim": latent_dim,
                         "latent_shape": list(latent_shape), "vae_sha256": vae_sha256, "val_split": cfg.val_split,
-                        "latents_kind": latents_kind}},
+                        "latents_kind": latents_kind, **({"tuned_vae": tuned} if tuned is not None else {})}},
         message=message, on_epoch=(lambda epoch, row: on_epoch(model, epoch)) if on_epoch else None,
         defaults=RESUME_DEFAULTS, threads=cfg.threads,
         row_extra=lambda epoch: {"sequences_seen": epoch * per_epoch,

@@ -99,3 +99,40 @@ def test_the_oracle_in_a_rollout_through_the_cli(scene_file, tmp_path):
     per = res["open_loop"]["state_oracle"]["per_step"]
     assert len(per["all_present"]) == 6 and len(per["position_error_px"]) == 6 and 0 <= min(per["all_present"])
     fails_cleanly(run(cli, [*base, "--oracle", str(d / "dyn"), "--out", str(d / "bad")]), "not on true states")
+
+
+def test_decoder_trained_on_predictions(scene_file, tmp_path):
+    """decoder_finetune: the tuned decoder is saved with the predictor, changed by training, used by
+    the rollout beside the frozen one; without a frame loss it is refused."""
+    import torch
+
+    from latentdyn.dynamics.train import load_dynamics
+    from latentdyn.vae.train import load_vae
+
+    run = CliRunner().invoke
+    d = tmp_path
+    common = ["--device", "cpu", "--no-progress"]
+    for args in (["train", "vae", "--data", str(scene_file), "--out", str(d / "vae"), "--arch", "mlp", "--latent-dim", "4",
+                  "--epochs", "1", *common],
+                 ["encode", "--vae", str(d / "vae"), "--data", str(scene_file), "--out", str(d / "lat.h5")],
+                 ["train", "dynamics", "--latents", str(d / "lat.h5"), "--out", str(d / "dyn"), "--epochs", "2",
+                  "--context", "3", "--horizon", "4", "--hidden", "8", "--vae", str(d / "vae"), "--frame-loss-weight", "0.1",
+                  "--decoder-finetune", "--decoder-lr", "1e-3", *common]):
+        r = run(cli, args)
+        assert r.exit_code == 0, r.output
+    dyn, cfg, ck = load_dynamics(d / "dyn", "best")
+    frozen = load_vae(d / "vae")[0]
+    assert cfg.decoder_finetune and ck["data"]["tuned_vae"]["shape"] == [1, 30, 30]
+    tuned, orig = dict(dyn.tuned_vae.named_parameters()), dict(frozen.named_parameters())
+    assert any(not torch.equal(p, orig[n]) for n, p in tuned.items() if n.startswith("decoder."))  # trained
+    assert all(torch.equal(p, orig[n]) for n, p in tuned.items() if n.startswith("encoder."))  # the encoder is not
+    rows = [json.loads(line) for line in (d / "dyn" / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["train_recon_frame_se"] > 0 and r["train_open_loop_frame_se"] > 0 for r in rows)
+    r = run(cli, ["rollout", "--vae", str(d / "vae"), "--dynamics", str(d / "dyn"), "--data", str(scene_file), "--context", "4",
+                  "--horizon", "5", "--video-sequences", "0", "--device", "cpu", "--out", str(d / "roll")])
+    assert r.exit_code == 0, r.output
+    res = json.loads((d / "roll" / "metrics.json").read_text())
+    a, b = res["open_loop"]["model"]["summary"], res["open_loop"]["model_frozen_decoder"]["summary"]
+    assert a["se_per_frame"] != b["se_per_frame"]  # two decoders, two sets of frames from the same predictions
+    fails_cleanly(run(cli, ["train", "dynamics", "--latents", str(d / "lat.h5"), "--out", str(d / "x"), "--decoder-finetune",
+                            *common]), "--frame-loss-weight > 0")

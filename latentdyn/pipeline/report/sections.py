@@ -145,7 +145,8 @@ def _section_dynamics(page: Page, d: Path, name: str, record: dict | None = None
 ROLLOUT_NAMES = {"model": "GRU predictor (ours)", "copy_last": "copy last frame", "linear_pixels": "per-pixel linear extrapolation",
                  "constant_velocity_latent": "constant velocity in latent space", "reconstruction": "ceiling: the true future latents decoded",
                  "model_samples_mean": "GRU predictor, sampled futures",
-                 "state_oracle": "state oracle: the predictor on the true states, drawn by the scene's renderer"}
+                 "state_oracle": "state oracle: the predictor on the true states, drawn by the scene's renderer",
+                 "model_frozen_decoder": "our predictions through the frozen decoder (the model row uses the tuned one)"}
 
 
 def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None) -> str:
