@@ -22,10 +22,15 @@ from latentdyn.pipeline.runner import run_experiment
 
 
 def _get(d: dict, path: str):
+    """The value at a dotted key path; a path ending in ``:min10`` gives the least of a per-step list's
+    first 10 values (e.g. the worst step through step 10)."""
+    path, _, op = path.partition(":")
     for k in path.split("."):
         if not isinstance(d, dict) or k not in d:
             return None
         d = d[k]
+    if op == "min10" and isinstance(d, list) and d:
+        return float(min(x for x in d[:10] if x is not None))
     return d
 
 
@@ -36,6 +41,15 @@ FIGURES = [  # (label, file inside the run folder, key path)
     ("open loop: squared error per frame", "rollout/metrics.json", "open_loop.model.summary.se_per_frame"),
     ("open loop: PSNR (dB)", "rollout/metrics.json", "open_loop.model.summary.psnr"),
     ("open loop: SSIM", "rollout/metrics.json", "open_loop.model.summary.ssim"),
+    ("open loop: worst step through step 10, every ball present", "rollout/metrics.json",
+     "open_loop.model.per_step.all_present:min10"),
+    ("open loop: frames showing exactly the true number of balls", "rollout/metrics.json", "open_loop.model.summary.count_exact"),
+    ("state oracle: frames with every ball present", "rollout/metrics.json", "open_loop.state_oracle.summary.all_present"),
+    ("state oracle: worst step through step 10", "rollout/metrics.json", "open_loop.state_oracle.per_step.all_present:min10"),
+    ("state oracle: position error (px)", "rollout/metrics.json", "open_loop.state_oracle.summary.position_error_px"),
+    ("state oracle: one-step squared error per frame", "rollout/metrics.json", "one_step_se_per_frame.state_oracle"),
+    ("40-step state oracle: frames with every ball present", "rollout_40/metrics.json",
+     "open_loop.state_oracle.summary.all_present"),
     ("ceiling (true latents decoded): position error (px)", "rollout/metrics.json", "open_loop.reconstruction.summary.position_error_px"),
     ("ceiling: frames with every ball present", "rollout/metrics.json", "open_loop.reconstruction.summary.all_present"),
     ("copy last frame: position error (px)", "rollout/metrics.json", "open_loop.copy_last.summary.position_error_px"),

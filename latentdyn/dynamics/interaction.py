@@ -64,7 +64,11 @@ class LatentInteraction(_Predictor):
         F = cfg.hidden
         g = self.groups * f
         self.encode_object = _mlp(g, F, F)  # f_O's input encoder: one object's inputs -> (F,)
-        self.relation = _mlp(2 * F + g, F, F)  # f_R: (h_i, h_j, x_i - x_j) -> the message from j to i
+        # f_R: an MLP on (h_i, h_j, x_i - x_j) -> the message from j to i; its first layer is applied to
+        # each object's encoding once and summed per pair (the same function, n times fewer products)
+        self.rel_i, self.rel_j = nn.Linear(F, F), nn.Linear(F, F, bias=False)
+        self.rel_d = nn.Linear(g, F, bias=False)
+        self.relation = nn.Sequential(nn.SiLU(), nn.Linear(F, F), nn.SiLU(), nn.Linear(F, F))
         self.cell = nn.GRUCell(2 * F, F)  # each object's state, updated from its encoding and its summed messages
         self.head = _ObjectHead(F, n, f, 2)  # change of features, next posterior log-variance
         self.var_head = _ObjectHead(F, n, f, 1)  # predictive log-variance (detached features)
@@ -97,8 +101,9 @@ class LatentInteraction(_Predictor):
         for t in range(T):
             xt = objs[:, t]  # (B, n, g)
             e = self.encode_object(xt)  # (B, n, F)
-            pair = torch.cat([e[:, self.pair_i], e[:, self.pair_j], xt[:, self.pair_i] - xt[:, self.pair_j]], -1)  # (B, P, 2F+g)
-            msg = e.new_zeros(B, n, F).index_add_(1, self.pair_i, self.relation(pair))  # (B, n, F): sum over senders
+            pre = (self.rel_i(e)[:, self.pair_i] + self.rel_j(e)[:, self.pair_j]
+                   + self.rel_d(xt[:, self.pair_i] - xt[:, self.pair_j]))  # (B, P, F): first layer on each pair
+            msg = e.new_zeros(B, n, F).index_add_(1, self.pair_i, self.relation(pre))  # (B, n, F): sum over senders
             s = self.cell(torch.cat([e, msg], -1).reshape(B * n, 2 * F), s.reshape(B * n, F)).view(B, n, F)
             outs.append(s)
         return torch.stack(outs, 1).flatten(2), s  # (B, T, n*F), (B, n, F)
