@@ -336,7 +336,8 @@ def test_bundled_experiments_load_and_link():
     assert la.stage("steer_fashion").refs == {"vae": ["vae_fashion"]}  # a dataset, not a stage
     bs = X.load_experiment("ball_scenes")
     assert bs.stage("five_scenes").settings.set == ["physics.n_balls=5"] and bs.stage("gravity_scenes").settings.scene == "gravity_balls"
-    assert bs.stage("five_rollout_40").refs == {"vae": ["five_vae"], "dynamics": ["five_dynamics"], "data": ["five_scenes"]}
+    assert bs.stage("five_rollout_40").refs == {"vae": ["five_vae"], "dynamics": ["five_dynamics"], "data": ["five_scenes"],
+                                                "oracle": ["five_oracle"]}
     r40 = X.load_experiment("three_balls", profile="quick").stage("rollout_40").settings
     assert (r40.horizon, r40.context, r40.samples) == (40, 10, 4)
     full = X.load_experiment("three_balls")  # the VAE on the first 1000 of the 4000 training sequences
@@ -349,6 +350,10 @@ def test_bundled_experiments_load_and_link():
     assert all(s.settings.latent_dim == 2 and s.settings.epochs == 10 for s in maps.stages if s.kind == "train-vae")
     tb = X.load_experiment("three_balls")
     assert tb.stage("rollout").settings.reference == {"linear_pixels": 6.8, "copy_last": 11.8}
+    # the state oracle (issue #25): true states as latents, the interaction predictor on them, read by both rollouts
+    assert tb.stage("states").refs == {"data": ["scenes"]} and tb.stage("oracle").refs == {"latents": ["states"]}
+    assert tb.stage("oracle").settings.cell == "interaction"
+    assert tb.stage("rollout").refs["oracle"] == tb.stage("rollout_40").refs["oracle"] == ["oracle"]
 
 
 def test_keys_follow_inputs(tiny_file):
