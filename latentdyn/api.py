@@ -26,13 +26,13 @@ from latentdyn.core.config import dumps_toml, to_dict
 from latentdyn.core.errors import LatentdynError
 from latentdyn.core.fileio import atomic_path, check_writable_dir, make_folder
 from latentdyn.core.options import check, closest
-from latentdyn.dynamics.config import RolloutConfig, TrainDynamicsConfig
+from latentdyn.dynamics.config import RolloutConfig, TrainConvLSTMConfig, TrainDynamicsConfig
 from latentdyn.geometry.config import InterpolateConfig, LatentMapConfig
 from latentdyn.latents.config import EncodeStatesConfig
 from latentdyn.scenes.config import GenerateConfig, ImportVideoConfig
 from latentdyn.vae.config import EncodeConfig, EvaluateConfig, SampleConfig, TrainVAEConfig
 
-__all__ = ["Result", "generate", "import_video", "train_vae", "evaluate", "encode", "encode_states", "sample", "train_dynamics", "rollout",
+__all__ = ["Result", "generate", "import_video", "train_vae", "evaluate", "encode", "encode_states", "sample", "train_dynamics", "train_convlstm", "rollout",
            "latent_map", "interpolate", "analyze", "steer", "configure"]
 
 
@@ -217,6 +217,19 @@ def train_dynamics(config: TrainDynamicsConfig | None = None, *, out: str | Path
     out = Path(out)
     return Result("train-dynamics", out, row, {"best": out / "best.pt", "last": out / "last.pt",
                                                "config": out / "config.toml", "metrics": out / "metrics.jsonl"}, cfg)
+
+
+def train_convlstm(config: TrainConvLSTMConfig | None = None, *, out: str | Path, resume: bool = False,
+                   progress: bool = False, verbose: bool = False, **overrides) -> Result:
+    """Train (or ``resume``) the pixel-space ConvLSTM yardstick on a scene file into the run folder ``out``,
+    within its wall-time budget (``latentdyn.dynamics.convlstm_train``); metrics: the last epoch's row."""
+    from latentdyn.dynamics.convlstm_train import train_convlstm as train
+
+    cfg = configure(TrainConvLSTMConfig, config, **overrides)
+    row = train(cfg, out, resume=resume, progress=progress, verbose=verbose)
+    out = Path(out)
+    return Result("train-convlstm", out, row, {"best": out / "best.pt", "last": out / "last.pt", "config": out / "config.toml",
+                                               "metrics": out / "metrics.jsonl", "budget": out / "budget.json"}, cfg)
 
 
 def rollout(config: RolloutConfig | None = None, *, out: str | Path, progress: bool = False, **overrides) -> Result:

@@ -8,13 +8,13 @@ import click
 
 from latentdyn.cli.derive import build_config, config_options
 from latentdyn.cli.options import echo_row, out_option, progress_option, resume_option
-from latentdyn.dynamics.config import TrainDynamicsConfig
+from latentdyn.dynamics.config import TrainConvLSTMConfig, TrainDynamicsConfig
 from latentdyn.vae.config import EncodeConfig, EvaluateConfig, SampleConfig, TrainVAEConfig
 
 
 @click.group(cls=click.Group)
 def train() -> None:
-    """Train models: the beta-VAE and the GRU latent predictor."""
+    """Train models: the beta-VAE, the GRU latent predictor, and the pixel-space ConvLSTM yardstick."""
 
 
 @train.command(name="vae")
@@ -53,6 +53,24 @@ def train_dynamics_cmd(out, config_file, sets, resume, progress, **params) -> No
     res = api.train_dynamics(cfg, out=out, resume=resume, progress=progress, verbose=True)
     row = res.metrics
     echo_row(out, row, f"validation loss {row['val_loss']:.3f}" if "val_loss" in row else "")
+
+
+@train.command(name="convlstm")
+@out_option("Run folder (created; --resume continues it).", folder=True)
+@config_options(TrainConvLSTMConfig)
+@resume_option
+@progress_option
+def train_convlstm_cmd(out, config_file, sets, resume, progress, **params) -> None:
+    """Train the pixel-space ConvLSTM (Shi et al. 2015) on a scene file's frames, for a wall-time budget."""
+    from latentdyn import api
+
+    cfg = build_config(TrainConvLSTMConfig, params, click.get_current_context(), config_file, sets)
+    res = api.train_convlstm(cfg, out=out, resume=resume, progress=progress, verbose=True)
+    b = json.loads((res.out / "budget.json").read_text())
+    row = res.metrics
+    echo_row(out, row, (f"validation open-loop squared error per frame {row['val_se_per_frame']:.2f}; "
+                        if "val_se_per_frame" in row else "")
+             + f"trained {b['trained_seconds']:.0f} s in {b['epochs']} epochs (stopped by {b['stopped_by']})")
 
 
 @click.command()

@@ -106,6 +106,9 @@ class RolloutConfig:
                                 "encode --states, then train dynamics; in an experiment: a train-dynamics stage), rolled "
                                 "out from the true states, drawn by the scene's renderer and scored beside the model.",
                                 metavar="RUN", key_if_set=True)
+    pixel_baseline: str | None = option(None, "A pixel-space ConvLSTM run (latentdyn train convlstm; in an experiment: a "
+                                        "train-convlstm stage) rolled out on the same frames and scored beside the "
+                                        "model as the row 'convlstm'.", metavar="RUN", key_if_set="added")
     split: str = option("test", "The scene file's split to roll out (every sequence if it has none).")
     context: int = option(10, "Observed frames before predicting.", minimum=2)
     horizon: int = option(20, "Predicted steps.", minimum=1)
@@ -127,3 +130,48 @@ class RolloutConfig:
     seed: int = seed_option("the sampled futures")
     fps: float = option(8.0, "Frames per second of the videos.", minimum=0.1, maximum=120.0, in_key=False)
     device: str = device_option()
+
+
+@dataclass
+class TrainConvLSTMConfig(TrainingOptions):
+    """``latentdyn train convlstm``: the pixel-space ConvLSTM (Shi et al. 2015), a yardstick trained on a scene
+    file's frames for a wall-time budget (``latentdyn.dynamics.convlstm``, ``latentdyn.dynamics.convlstm_train``)."""
+
+    data: str = option("scenes", "Scene file whose training split it learns (in an experiment: a generate stage).",
+                       metavar="FILE")
+    layers: int = option(2, "Stacked ConvLSTM layers.", minimum=1, maximum=16,
+                         why="2 of 64 channels: OpenSTL's ConvLSTM-S (4 of 128, 5 x 5 kernels) takes 20 times as long per "
+                         "sequence on a CPU (4.5 s against 0.22 s on one thread, docs/results.md)")
+    hidden: int = option(64, "Channels of each layer's state.", minimum=1, maximum=1024,
+                         why="64: see layers")
+    kernel: int = option(3, "Odd size of the square convolution kernels.", minimum=1, maximum=15,
+                         why="3: a Moving MNIST digit moves less than one 4-pixel patch a frame, and 3 x 3 is 2.2 times "
+                         "as fast as OpenSTL's 5 x 5 on a CPU (docs/results.md)")
+    patch: int = option(4, "Side of the square patches stacked as channels (space to depth); must divide the frames.",
+                        minimum=1, maximum=64, why="4: OpenSTL's patch_size (64 x 64 frames become 16 x 16 maps)")
+    context: int = option(10, "Observed frames before the predicted ones (validation scores the open loop after them).",
+                          minimum=1, why="10: OpenSTL's Moving MNIST protocol, 10 -> 10")
+    horizon: int = option(10, "Predicted frames of each training window and of the validation open loop.", minimum=1)
+    epochs: int = option(100, "Training epochs, at most (a wall-time budget may end training sooner).", minimum=1,
+                         may_resume=True, why="100: the budget, not the epochs, is meant to end a same-budget run")
+    epoch_sequences: int = option(512, "Training sequences per epoch (a new random draw of the training split each "
+                                  "epoch; 0: all of them). Training stops at an epoch's end, so shorter epochs keep "
+                                  "closer to a wall-time budget.", minimum=0,
+                                  why="512: about two minutes at the default size on one CPU thread (0.21 s a sequence, "
+                                  "docs/results.md), short beside a budget of tens of minutes")
+    batch_size: int = option(16, "Sequences per batch.", minimum=1, why="16: OpenSTL's")
+    lr: float = option(1e-3, "Adam learning rate.", minimum=1e-12, maximum=10.0, why="1e-3: OpenSTL's")
+    grad_clip: float = option(1.0, "Largest gradient norm (clipped above; 0: no clipping).", minimum=0.0)
+    sampling_until: float = option(0.4, "Scheduled sampling (Bengio et al. 2015): the probability that a step after "
+                                   "the context reads the true frame rather than the model's own prediction falls "
+                                   "linearly from 1 to 0 over this fraction of training (of the budget's seconds, or "
+                                   "of the epochs, whichever runs out first), then stays 0. 0: the model's own "
+                                   "predictions from the start.", minimum=0.0, maximum=1.0,
+                                   why="0.4: OpenSTL's Moving MNIST run stops feeding truth after 50,000 of its "
+                                   "125,000 iterations")
+    budget_seconds: float = option(0.0, "Wall-time budget in seconds, counted as the trainers count an epoch's time "
+                                   "(the 'seconds' of metrics.jsonl); training ends at the epoch end nearest to it. "
+                                   "0: none.", minimum=0.0)
+    budget_from: list[str] = option([], "Training runs whose epochs' recorded seconds, summed, are the budget (in an "
+                                    "experiment: train-vae and train-dynamics stages, e.g. the VAE and the predictor "
+                                    "this model is measured against).", metavar="RUN")

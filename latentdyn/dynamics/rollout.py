@@ -9,7 +9,9 @@ latent. The same measures are computed for the baselines, in the same run:
 - ``constant_velocity_latent``: z_{t+1} = 2 z_t - z_{t-1} in latent space, decoded;
 - ``reconstruction``: the **ceiling**: the true future latents (the encoder's posterior means of
   the true future frames) decoded, the best any predictor in this VAE's latent space can reach
-  (``metrics.json`` names it under ``"ceiling"``).
+  (``metrics.json`` names it under ``"ceiling"``);
+- ``convlstm`` (``pixel_baseline``): a pixel-space ConvLSTM trained on the frames for the same wall time
+  (``latentdyn.dynamics.convlstm``; ``metrics.json`` records its budget under ``"pixel_baseline"``).
 
 and the one-step-ahead error (every prediction made from the true past, as the RTRBM/TSBN
 papers measured it) for the model, ``copy_last``, ``linear_pixels`` and ``reconstruction``.
@@ -249,6 +251,12 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
         from latentdyn.dynamics.oracle import oracle_frames
 
         methods["state_oracle"], oracle_one = oracle_frames(cfg, data, ids, states, scene, shape, balls, dev)
+    pixel = None
+    if cfg.pixel_baseline:  # the same-budget pixel-space ConvLSTM: (open loop, one step, its record)
+        from latentdyn.dynamics.convlstm import pixel_rows
+
+        pixel = pixel_rows(cfg.pixel_baseline, truth, K, H, dev)
+        methods["convlstm"] = pixel[0]
     open_loop = {name: score(p, tr, st, cfg.threshold, balls, n_balls) for name, p in methods.items()}
     if z_samples is not None:
         samp = decode_latents(dec, z_samples)  # (s, S, H, h, w, C)
@@ -265,6 +273,8 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     }
     if oracle_one is not None:
         one_step["state_oracle"] = M.squared_error(oracle_one[:, K - 1 :], truth[:, ts])
+    if pixel is not None:
+        one_step["convlstm"] = M.squared_error(pixel[1][:, K - 1 :], truth[:, ts])
     result = {
         "split": cfg.split, "config": asdict(cfg), "vae": str(vae_run), "dynamics": str(dynamics_run), "data": str(data),
         "predictor": getattr(dcfg, "cell", "gru"), "latent_shape": list(vae.latent_shape),
@@ -276,6 +286,8 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     }
     if cfg.oracle:
         result["oracle"] = "state_oracle"  # the predictor trained on the true states, drawn by the scene's renderer
+    if pixel is not None:
+        result["pixel_baseline"] = pixel[2]  # the ConvLSTM's run, size, budget and seconds trained
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "metrics.json") as tmp:
@@ -357,7 +369,8 @@ def plot_errors(result: dict, path: Path) -> Path:
         for name, v in ol.items():
             y = np.asarray([np.nan if x is None else x for x in v["per_step"][key]], float)
             label = {"reconstruction": "ceiling (true latents decoded)",
-                     "state_oracle": "state oracle (true states in)"}.get(name, name.replace("_", " "))
+                     "state_oracle": "state oracle (true states in)", "convlstm": "ConvLSTM in pixels (same budget)"}.get(
+                         name, name.replace("_", " "))
             ax.plot(np.arange(1, len(y) + 1), y, label=label, lw=2.2 if name == "model" else 1.2,
                     ls="--" if name == "reconstruction" else "-")
         ax.set_xlabel("predicted step")

@@ -34,7 +34,8 @@ class Fit:
     them, ``n_examples`` examples over all ranks); ``validate(epoch)`` (rank 0) returns the
     validation metrics; ``score(row)`` the number to maximise (read from ``val_*`` when there is
     a validation split). ``on_epoch(epoch, row)`` runs after the checkpoints (rank 0);
-    ``row_extra(epoch)`` adds entries to the epoch's row (rank 0).
+    ``row_extra(epoch)`` adds entries to the epoch's row (rank 0); ``stop(epoch)``, asked before
+    every epoch after the first, ends training when it returns True (one process only).
     """
 
     kind: str
@@ -59,6 +60,7 @@ class Fit:
     defaults: dict = field(default_factory=dict)  # options added since a checkpoint was saved: options.later_defaults
     threads: int = 0  # intra-op CPU threads: 0 lets latentdyn.engine.threads choose and adapt
     row_extra: Callable[[int], dict] | None = None  # more entries of an epoch's row (e.g. the sequences seen so far)
+    stop: Callable[[int], bool] | None = None  # asked before each epoch (1-based) but the first: True ends training (a time budget)
 
 
 def make_scheduler(optimizer, schedule: str, epochs: int):
@@ -94,6 +96,8 @@ def run_epochs(fit: Fit, dist, device, progress: bool | None = None, verbose: bo
     for epoch in range(first, fit.epochs + 1):
         if fit.patience and since_best >= fit.patience:
             break  # early stopping on the validation score
+        if fit.stop is not None and epoch > 1 and fit.stop(epoch):
+            break
         t0 = time.perf_counter()
         fit.model.train()
         sums = torch.zeros(len(fit.terms), device=device, dtype=torch.float64)

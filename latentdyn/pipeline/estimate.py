@@ -3,7 +3,8 @@
 For each train-vae and train-dynamics stage that would run, the stage's own model is built from its
 config on its device and a few optimiser steps are timed on random data of the stage's shapes (frames of the
 scene the experiment generates, latents of the VAE's size); the stage's time is that step time
-times its steps (epochs x batches), plus ``VALIDATION`` for its validation passes. Stages without
+times its steps (epochs x batches), plus ``VALIDATION`` for its validation passes. A train-convlstm
+stage takes its wall-time budget (the estimates of the stages it matches, when they run too). Stages without
 training (generation, encoding, rollouts, maps, the report) add ``OTHER`` seconds each, the
 measured time of the demo's such stages here (docs/results.md) scaled by how much slower this
 machine's VAE steps are than that machine's. The figure is a rough guide (within a factor of about
@@ -118,6 +119,10 @@ def estimate(exp, actions) -> dict | None:
             per = _time_steps(_gru_step(cfg, d))
             n_seq = cfg.fresh_sequences or n_train  # the steps only, not the making of fresh sequences
             parts[s.name] = per * cfg.epochs * math.ceil(n_seq * cfg.windows / cfg.batch_size) * (1 + VALIDATION)
+        elif s.kind == "train-convlstm":  # its wall-time budget: that of the stages it matches, or its own
+            budget = sum(parts.get(n, 0.0) for n in s.refs.get("budget_from", [])) or cfg.budget_seconds
+            if budget:
+                parts[s.name] = budget
     slower = (vae_step_s / REF_VAE_STEP) if vae_step_s else 1.0
     others = [s.name for s, action in actions if action in ("run", "resume") and s.name not in parts]
     parts["other stages"] = OTHER * len(others) * max(1.0, slower)

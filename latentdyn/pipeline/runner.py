@@ -28,8 +28,8 @@ def resolved_config(exp: Experiment, s: Stage, run_dir: Path):
     for fname, names in s.refs.items():
         if fname in ("stages", "maps"):
             continue
-        up = exp.stage(names[0])
-        paths[fname] = str(outputs_of(run_dir, up.name, up.kind)[OUTPUT_OF_KIND[up.kind]])
+        outs = [str(outputs_of(run_dir, n, exp.stage(n).kind)[OUTPUT_OF_KIND[exp.stage(n).kind]]) for n in names]
+        paths[fname] = outs if isinstance(getattr(s.settings, fname), list) else outs[0]  # budget_from: a list
     return with_inputs(s.settings, paths)
 
 

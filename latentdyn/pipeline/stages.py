@@ -2,15 +2,16 @@
 
 A stage's table in an experiment file holds the keys of its kind's config dataclass (the same
 dataclass the CLI command and the Python API take, see ``latentdyn.core.options``), plus
-``kind``. Input fields (``data``, ``vae``, ``dynamics``, ``latents``, ``maps``) name earlier
-stages; before the stage runs they are replaced by those stages' outputs, so the runner calls
-the Python API (``latentdyn.api``) with a config that holds plain paths, and saves it as the
-stage folder's ``config.toml``.
+``kind``. Input fields (``data``, ``vae``, ``dynamics``, ``latents``, ``maps``, ``budget_from``) name
+earlier stages; before the stage runs they are replaced by those stages' outputs (a list field by
+a list of them), so the runner calls the Python API (``latentdyn.api``) with a config that holds
+plain paths, and saves it as the stage folder's ``config.toml``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -18,7 +19,7 @@ from typing import Any, Callable
 from latentdyn import api
 from latentdyn.analysis.config import AnalyzeConfig, SteerConfig
 from latentdyn.core.options import option
-from latentdyn.dynamics.config import RolloutConfig, TrainDynamicsConfig
+from latentdyn.dynamics.config import RolloutConfig, TrainConvLSTMConfig, TrainDynamicsConfig
 from latentdyn.geometry.config import InterpolateConfig, LatentMapConfig
 from latentdyn.latents.config import EncodeStatesConfig
 from latentdyn.scenes.config import GenerateConfig
@@ -140,12 +141,20 @@ def _train_dynamics(cfg: TrainDynamicsConfig, d: Path, resume, progress, verbose
     return _pick(res.metrics, ("epoch", "train_loss", "val_loss"))
 
 
+def _train_convlstm(cfg: TrainConvLSTMConfig, d: Path, resume, progress, verbose) -> dict:
+    res = api.train_convlstm(cfg, out=d, resume=resume, progress=progress, verbose=verbose)
+    return _pick({**res.metrics, **json.loads((d / "budget.json").read_text())},
+                 ("epoch", "val_se_per_frame", "trained_seconds", "budget_seconds"))
+
+
 def _rollout(cfg: RolloutConfig, d: Path, resume, progress, verbose) -> dict:
     res = api.rollout(cfg, out=d, progress=progress)
     summary = {f"one_step_{k}": v for k, v in res.metrics["one_step_se_per_frame"].items()
                if k in ("model", "linear_pixels", "copy_last")}
     model = res.metrics["open_loop"]["model"]["summary"]
     summary.update({f"open_loop_{k}": model[k] for k in ("se_per_frame", "ae_per_frame") if k in model})
+    if "convlstm" in res.metrics["open_loop"]:  # the same-budget pixel-space yardstick
+        summary["open_loop_se_per_frame_convlstm"] = res.metrics["open_loop"]["convlstm"]["summary"]["se_per_frame"]
     pos = model.get("position_error_px")
     if pos is not None:
         summary["position_error_px"] = pos
@@ -192,9 +201,12 @@ KINDS: dict[str, Kind] = {
     "encode-states": Kind(EncodeStatesConfig, {"latents": "latents.h5"}, {"data": ("generate", "file")}, _encode_states),
     "train-dynamics": Kind(TrainDynamicsConfig, {"run": "", "checkpoint": "best.pt"},
                            {"latents": ("encode", "encode-states"), "vae": ("train-vae",)}, _train_dynamics, training=True),
+    "train-convlstm": Kind(TrainConvLSTMConfig, {"run": "", "checkpoint": "best.pt"},
+                           {"data": ("generate", "file"), "budget_from": ("train-vae", "train-dynamics")}, _train_convlstm,
+                           training=True),
     "rollout": Kind(RolloutConfig, {"metrics": "metrics.json"},
                     {"data": ("generate", "file"), "vae": ("train-vae",), "dynamics": ("train-dynamics",),
-                     "oracle": ("train-dynamics",)}, _rollout),
+                     "oracle": ("train-dynamics",), "pixel_baseline": ("train-convlstm",)}, _rollout),
     "latent-map": Kind(LatentMapConfig, {"arrays": "latent_map.npz"}, {"data": ("generate", "file"), "vae": ("train-vae",)},
                        _latent_map),
     "interpolate": Kind(InterpolateConfig, {"result": "interpolation.json"},
@@ -208,7 +220,7 @@ KINDS: dict[str, Kind] = {
     "report": Kind(ReportConfig, {"report": "../report.html"}, {}, None, partial_inputs=True),  # type: ignore[arg-type]
 }
 OUTPUT_OF_KIND = {"generate": "scenes", "file": "scenes", "train-vae": "run", "train-dynamics": "run", "encode": "latents",
-                  "encode-states": "latents"}  # what an input field that names a stage of this kind receives
+                  "encode-states": "latents", "train-convlstm": "run"}  # what an input field that names a stage of this kind receives
 
 
 def with_inputs(cfg: Any, paths: dict[str, Any]) -> Any:

@@ -14,7 +14,7 @@ from latentdyn.core.config import dumps_toml, from_dict, load_toml, to_dict
 from latentdyn.core.errors import LatentdynError
 from latentdyn.core.options import options
 from latentdyn.analysis.config import AnalyzeConfig, SteerConfig
-from latentdyn.dynamics.config import RolloutConfig, TrainDynamicsConfig
+from latentdyn.dynamics.config import RolloutConfig, TrainConvLSTMConfig, TrainDynamicsConfig
 from latentdyn.geometry.config import InterpolateConfig, LatentMapConfig
 from latentdyn.pipeline.stages import KINDS
 from latentdyn.scenes.config import GenerateConfig, ImportVideoConfig
@@ -26,7 +26,7 @@ COMMANDS = {  # stage config -> the command path that exposes it
     GenerateConfig: ("generate",), TrainVAEConfig: ("train", "vae"), EvaluateConfig: ("evaluate",),
     EncodeConfig: ("encode",), TrainDynamicsConfig: ("train", "dynamics"), RolloutConfig: ("rollout",),
     LatentMapConfig: ("latent-map",), InterpolateConfig: ("interpolate",), AnalyzeConfig: ("analyze",),
-    SteerConfig: ("steer",), ImportVideoConfig: ("import-video",),
+    SteerConfig: ("steer",), ImportVideoConfig: ("import-video",), TrainConvLSTMConfig: ("train", "convlstm"),
 }
 
 

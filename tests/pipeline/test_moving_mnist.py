@@ -32,8 +32,14 @@ def plan_lines(output: str) -> dict[str, str]:
 @pytest.mark.parametrize("profile", [None, "quick"])
 def test_benchmark_files_load_with_openstl_protocol(name, scene, profile):
     exp = X.load_experiment(name, profile=profile)
-    spatial = ["vae_spatial", "encode_spatial", "dynamics_convgru", "rollout_convgru"] if name == "moving_fashion" else []
-    assert [s.name for s in exp.stages] == STAGES[:-1] + spatial + STAGES[-1:] and exp.info.name == name
+    spatial = ["vae_spatial", "encode_spatial", "dynamics_convgru", "convlstm", "rollout_convgru"] \
+        if name == "moving_fashion" else []
+    stages = STAGES[:-1] + spatial + STAGES[-1:] if spatial else STAGES[:4] + ["convlstm"] + STAGES[4:]
+    assert [s.name for s in exp.stages] == stages and exp.info.name == name
+    conv = exp.stage("convlstm")  # the same-budget ConvLSTM: the same sequences, the budget of the VAE and predictor
+    ours = ["vae_spatial", "dynamics_convgru"] if spatial else ["vae", "dynamics"]
+    assert conv.refs == {"data": ["scenes"], "budget_from": ours} and (conv.settings.context, conv.settings.horizon) == (10, 10)
+    assert exp.stage(spatial[-1] if spatial else "rollout").refs["pixel_baseline"] == ["convlstm"]
     if spatial:  # the spatial latent's study: the same data and protocol, a map and a convolutional GRU
         v, d = exp.stage("vae_spatial").settings, exp.stage("dynamics_convgru").settings
         assert v.latent_channels > 0 and d.cell == "convgru" and d.latents == "encode_spatial"
@@ -78,7 +84,7 @@ def test_missing_mnist_leaves_its_branch_unavailable(tmp_path, monkeypatch):
     r = run("run", "moving_mnist", "--out", tmp_path / "r", "--dry-run", "--profile", "quick")
     assert r.exit_code == 0, r.output
     lines = plan_lines(r.output)
-    for name in STAGES[:-1]:  # every stage but the report reads the sprite scenes
+    for name in STAGES[:-1] + ["convlstm"]:  # every stage but the report reads the sprite scenes
         assert "(cannot run here: mnist is not available offline" in lines[name], lines[name]
     assert "cannot run here" not in lines["report"]
     r = run("run", "moving_mnist", "--out", tmp_path / "r", "--profile", "quick")
@@ -91,6 +97,7 @@ def test_moving_fashion_plans_every_stage(tmp_path):
     for profile in ("quick", None):
         r = run("run", "moving_fashion", "--out", tmp_path / "r", "--dry-run", *(["--profile", profile] if profile else []))
         assert r.exit_code == 0, r.output
-        kinds = ["generate"] + ["train-vae", "encode", "train-dynamics", "rollout"] * 2 + ["report"]
+        kinds = (["generate"] + ["train-vae", "encode", "train-dynamics", "rollout"] + ["train-vae", "encode", "train-dynamics"]
+                 + ["train-convlstm", "rollout", "report"])
         lines = list(plan_lines(r.output).values())
         assert len(lines) == len(kinds) and all(v.split() == [k, "run"] for v, k in zip(lines, kinds))

@@ -27,7 +27,8 @@ def detect_kind(d: Path) -> str | None:
     if (d / "metrics.jsonl").is_file() and (d / "config.toml").is_file():
         from latentdyn.core.config import load_toml
 
-        return "train-vae" if "arch" in load_toml(d / "config.toml") else "train-dynamics"
+        cfg = load_toml(d / "config.toml")
+        return "train-vae" if "arch" in cfg else "train-convlstm" if "budget_from" in cfg else "train-dynamics"
     for fname, kind in (("metrics.json", "rollout"), ("interpolation.json", "interpolate"), ("latent_map.npz", "latent-map"),
                         ("compare.png", "compare-maps"), ("scenes.h5", "generate"), ("eval.json", "evaluate"),
                         ("latents.h5", "encode")):

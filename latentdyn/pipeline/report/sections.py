@@ -8,6 +8,7 @@ import numpy as np
 
 from latentdyn.core.errors import LatentdynError
 from latentdyn.pipeline.report.html import ASSETS, Page, _config_block, _esc, _fmt, _kv_table, _read_json, _read_jsonl, _table
+from latentdyn.pipeline.report.baselines import budget_label, section_convlstm
 
 
 FIGURE_WIDTH = 10.5  # inches at most: figures are shown at 96 px per inch (html.print_width) in a column of about 11
@@ -146,7 +147,8 @@ ROLLOUT_NAMES = {"model": "GRU predictor (ours)", "copy_last": "copy last frame"
                  "constant_velocity_latent": "constant velocity in latent space", "reconstruction": "ceiling: the true future latents decoded",
                  "model_samples_mean": "GRU predictor, sampled futures",
                  "state_oracle": "state oracle: the predictor on the true states, drawn by the scene's renderer",
-                 "model_frozen_decoder": "our predictions through the frozen decoder (the model row uses the tuned one)"}
+                 "model_frozen_decoder": "our predictions through the frozen decoder (the model row uses the tuned one)",
+                 "convlstm": "ConvLSTM in pixels (Shi et al. 2015), trained here"}
 
 
 def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None) -> str:
@@ -166,6 +168,8 @@ def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None)
     cell = {"convgru": "ConvGRU", "interaction": "interaction"}.get(m.get("predictor"))
     if cell:
         names.update(model=f"{cell} predictor (ours)", model_samples_mean=f"{cell} predictor, sampled futures")
+    if m.get("pixel_baseline"):  # the same-budget ConvLSTM, labelled with its budget
+        names["convlstm"] = budget_label(m["pixel_baseline"])
     header = ["method", "one-step squared error per frame"] + (["published"] if ref else [])
     rows = [[names.get(k, k), v] + ([ref.get(k)] if ref else []) for k, v in one.items()]
     parts.append(f"<h3>One-step-ahead error ({split} split)</h3>"
@@ -398,4 +402,5 @@ SECTIONS = {
     "train-dynamics": _section_dynamics, "rollout": _section_rollout, "latent-map": _section_latent_map,
     "interpolate": _section_interpolate, "compare-maps": _section_compare, "analyze": _section_analyze,
     "steer": _section_steer, "file": _section_generate, "sweep-summary": _section_sweep,
+    "train-convlstm": section_convlstm,
 }
