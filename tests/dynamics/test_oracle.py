@@ -76,14 +76,28 @@ def test_the_oracle_renderer_pastes_each_sequences_own_sprites(tmp_path):
                                       sf.read_frames(ids))
 
 
-def test_the_oracle_in_a_rollout_through_the_cli(scene_file, tmp_path):
+COMMON = ["--device", "cpu", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def small_vae(scene_file, tmp_path_factory):
+    """A one-epoch mlp VAE of the session's three-ball file and its latents."""
+    d = tmp_path_factory.mktemp("oracle")
+    for args in (["train", "vae", "--data", str(scene_file), "--out", str(d / "vae"), "--arch", "mlp", "--latent-dim", "4",
+                  "--epochs", "1", *COMMON],
+                 ["encode", "--vae", str(d / "vae"), "--data", str(scene_file), "--out", str(d / "lat.h5")]):
+        r = CliRunner().invoke(cli, args)
+        assert r.exit_code == 0, r.output
+    return d
+
+
+def test_the_oracle_in_a_rollout_through_the_cli(scene_file, small_vae, tmp_path):
     run = CliRunner().invoke
     d = tmp_path
-    common = ["--device", "cpu", "--no-progress"]
-    for args in (["train", "vae", "--data", str(scene_file), "--out", str(d / "vae"), "--arch", "mlp", "--latent-dim", "4",
-                  "--epochs", "1", *common],
-                 ["encode", "--vae", str(d / "vae"), "--data", str(scene_file), "--out", str(d / "lat.h5")],
-                 ["encode", "--states", "--data", str(scene_file), "--out", str(d / "st.h5")],
+    common = COMMON
+    (d / "vae").symlink_to(small_vae / "vae")
+    (d / "lat.h5").symlink_to(small_vae / "lat.h5")
+    for args in (["encode", "--states", "--data", str(scene_file), "--out", str(d / "st.h5")],
                  ["train", "dynamics", "--latents", str(d / "lat.h5"), "--out", str(d / "dyn"), "--epochs", "1",
                   "--context", "3", "--horizon", "4", "--hidden", "8", *common],
                  ["train", "dynamics", "--latents", str(d / "st.h5"), "--out", str(d / "oracle"), "--cell", "interaction",
@@ -101,7 +115,7 @@ def test_the_oracle_in_a_rollout_through_the_cli(scene_file, tmp_path):
     fails_cleanly(run(cli, [*base, "--oracle", str(d / "dyn"), "--out", str(d / "bad")]), "not on true states")
 
 
-def test_decoder_trained_on_predictions(scene_file, tmp_path):
+def test_decoder_trained_on_predictions(scene_file, small_vae, tmp_path):
     """decoder_finetune: the tuned decoder is saved with the predictor, changed by training, used by
     the rollout beside the frozen one; without a frame loss it is refused."""
     import torch
@@ -111,15 +125,13 @@ def test_decoder_trained_on_predictions(scene_file, tmp_path):
 
     run = CliRunner().invoke
     d = tmp_path
-    common = ["--device", "cpu", "--no-progress"]
-    for args in (["train", "vae", "--data", str(scene_file), "--out", str(d / "vae"), "--arch", "mlp", "--latent-dim", "4",
-                  "--epochs", "1", *common],
-                 ["encode", "--vae", str(d / "vae"), "--data", str(scene_file), "--out", str(d / "lat.h5")],
-                 ["train", "dynamics", "--latents", str(d / "lat.h5"), "--out", str(d / "dyn"), "--epochs", "2",
+    common = COMMON
+    (d / "vae").symlink_to(small_vae / "vae")
+    (d / "lat.h5").symlink_to(small_vae / "lat.h5")
+    r = run(cli, ["train", "dynamics", "--latents", str(d / "lat.h5"), "--out", str(d / "dyn"), "--epochs", "2",
                   "--context", "3", "--horizon", "4", "--hidden", "8", "--vae", str(d / "vae"), "--frame-loss-weight", "0.1",
-                  "--decoder-finetune", "--decoder-lr", "1e-3", *common]):
-        r = run(cli, args)
-        assert r.exit_code == 0, r.output
+                  "--decoder-finetune", "--decoder-lr", "1e-3", *common])
+    assert r.exit_code == 0, r.output
     dyn, cfg, ck = load_dynamics(d / "dyn", "best")
     frozen = load_vae(d / "vae")[0]
     assert cfg.decoder_finetune and ck["data"]["tuned_vae"]["shape"] == [1, 30, 30]
