@@ -250,7 +250,7 @@ class FreshStream:
         may be short)."""
         import torch
 
-        from latentdyn.dynamics.train import gather_windows, sample_windows
+        from latentdyn.dynamics.windows import gather_windows, sample_windows
 
         carry_m = carry_v = None
         for mu, lv in self.blocks(epoch):

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from latentdyn.core.errors import LatentdynError
-from latentdyn.dynamics.model import _Predictor
+from latentdyn.dynamics.predictor import _Predictor
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:

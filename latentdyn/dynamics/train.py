@@ -36,12 +36,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentdyn.core.config import from_dict, to_dict
+from latentdyn.core.config import to_dict
 from latentdyn.core.errors import LatentdynError
 from latentdyn.core.options import check, later_defaults, resumable
 from latentdyn.core.rng import epoch_seed, torch_generator
 from latentdyn.dynamics.config import TrainDynamicsConfig
 from latentdyn.dynamics.model import LatentGRU, load_dynamics, make_predictor  # noqa: F401 (load_dynamics: re-exported)
+from latentdyn.dynamics.windows import gather_windows, sample_windows  # noqa: F401 (re-exported)
 
 RESUME_MAY_CHANGE = resumable(TrainDynamicsConfig)
 RESUME_DEFAULTS = later_defaults(TrainDynamicsConfig)  # options a resumed checkpoint may predate
@@ -186,20 +187,6 @@ def horizon_at(cfg: TrainDynamicsConfig, epoch: int) -> int:
     if cfg.horizon_curriculum <= 0:
         return cfg.horizon
     return int(min(cfg.horizon, 1 + (cfg.horizon - 1) * max(0, epoch - 1) // cfg.horizon_curriculum))
-
-
-def sample_windows(N: int, T: int, length: int, per_seq: int, generator):
-    """Random window starts: (N * per_seq,) sequence ids and starts, seeded."""
-    seq = torch.arange(N).repeat(per_seq)
-    start = torch.randint(0, T - length + 1, (N * per_seq,), generator=generator)
-    perm = torch.randperm(len(seq), generator=generator)
-    return seq[perm], start[perm]
-
-
-def gather_windows(x, seq, start, length: int):
-    """x (N, T, d) -> windows (B, length, d) at (seq, start)."""
-    idx = start[:, None] + torch.arange(length, device=start.device)  # (B, L)
-    return x[seq[:, None], idx]  # (B, L, d)
 
 
 def evaluate_windows(model, mu, lv, cfg: TrainDynamicsConfig, vae=None, frames=None) -> dict:

@@ -10,7 +10,7 @@ from latentdyn.pipeline.report.html import ASSETS, Page, _config_block, _esc, _f
 
 def section_convlstm(page: Page, d: Path, name: str, record: dict | None = None) -> str:
     """A train-convlstm stage: its budget and the seconds it used, its last and best epochs, its curves."""
-    from latentdyn.pipeline.report.sections import _curves
+    from latentdyn.pipeline.report.curves import _curves
 
     rows = _read_jsonl(d / "metrics.jsonl")
     parts = []
