@@ -248,3 +248,34 @@ def scene_video(
     labels = [f"seq {i}" + (f" ({split_of[i]})" if i in split_of else "") for i in idx]
     frames = grid(clips, labels=labels, scale=s, title=title)
     return write_video(frames, out, fps)
+
+
+def write_rollout_video(truth: np.ndarray, pred: np.ndarray, K: int, ids, out: Path, fps: float) -> list[Path]:
+    """Per sequence [truth | prediction | |error|]; observed frames framed green, predicted red."""
+    frames = rollout_frames(truth, pred, K, ids)
+    return [write_video(frames, out / "rollout.mp4", fps), write_video(frames, out / "rollout.gif", fps)]
+
+
+def rollout_frames(truth: np.ndarray, pred: np.ndarray, K: int, ids) -> np.ndarray:
+    """The rollout film as uint8 frames (L, H, W, 3): truth (S, L, h, w, C) beside the prediction
+    (S, L - K, h, w, C) after K observed frames, and their difference."""
+    S, L, h, w, C = truth.shape
+    full = truth.copy()
+    full[:, K:] = pred  # the prediction panel shows the observed frames, then the predictions
+    err = np.abs(full - truth)
+    s = auto_scale(h, 84)
+    panels = []
+    for k in range(S):
+        cols = []
+        for j, x in enumerate((truth[k], full[k], err[k])):
+            rgb = upscale((np.clip(x, 0, 1) * 255).round().astype(np.uint8).repeat(3 // C, -1), s)  # (L, h*s, w*s, 3)
+            rgb = np.pad(rgb, ((0, 0), (2, 2), (2, 2), (0, 0)))
+            if j == 1:
+                rgb[:K, :2], rgb[:K, -2:], rgb[:K, :, :2], rgb[:K, :, -2:] = [(40, 200, 80)] * 4  # observed: green
+                rgb[K:, :2], rgb[K:, -2:], rgb[K:, :, :2], rgb[K:, :, -2:] = [(230, 70, 50)] * 4  # predicted: red
+            cols.append(rgb)
+        gap = np.full((L, cols[0].shape[1], 3, 3), 24, np.uint8)
+        panels.append(np.concatenate([cols[0], gap, cols[1], gap, cols[2]], axis=2))
+    title = [f"step {t + 1}/{L}  " + ("observed" if t < K else f"predicted +{t - K + 1}") + "   truth | prediction | error"
+             for t in range(L)]
+    return grid(panels, labels=[f"seq {i}" for i in ids[:S]], columns=1 if S <= 2 else 2, title=title)
