@@ -26,6 +26,9 @@ TERMS = ("loss", "elbo", "rec", "kl")
 def validate(cfg: TrainVAEConfig) -> None:
     """Check a config's values (bounds, choices, combinations) with one-line errors."""
     check(cfg)
+    from latentdyn.vae.config import check_slots
+
+    check_slots(cfg)
     if cfg.width not in (0, 4) and cfg.width % 8:
         raise LatentdynError(f"width {cfg.width}: use 0 (from the frame size), 4, or a multiple of 8 "
                              "(the group normalisation's 8 groups at twice the width)")
@@ -54,7 +57,7 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
     from latentdyn.engine.loop import Fit, run_epochs
     from latentdyn.engine.tracking import Tracker
     from latentdyn.vae.flow import FlowRecorder
-    from latentdyn.vae.model import BetaVAE, channels_last_pays, resolve_width
+    from latentdyn.vae.model import channels_last_pays, make_vae, resolve_width
 
     cfg.likelihood = resolve_likelihood(cfg.data, cfg.likelihood, cfg.binarize)  # the saved config says what was used
     if cfg.val_split is None:
@@ -74,9 +77,14 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
 
             cfg.width = int(load_toml(run_dir / "config.toml").get("width", 0) or 0)
         cfg.width = resolve_width(cfg, (C, H, W))  # the saved config says which width was used
+    if cfg.arch == "slots":
+        from latentdyn.vae.slots import auto_slot_width, training_clips
+
+        cfg.width = cfg.width or auto_slot_width((C, H, W))
+        train = training_clips(cfg, train)  # clips of consecutive frames: the slots are carried through them
     plain = to_dict(cfg)
     torch.manual_seed(cfg.seed)  # initial weights
-    model = BetaVAE(cfg, (C, H, W)).to(device)
+    model = make_vae(cfg, (C, H, W)).to(device)
     nhwc = channels_last_pays(model, device)
     if nhwc:
         model = model.to(memory_format=torch.channels_last)
@@ -177,7 +185,7 @@ def load_vae(run_dir: str | Path, which: str = "best", device="cpu"):
     import torch
 
     from latentdyn.engine.checkpoint import load_checkpoint
-    from latentdyn.vae.model import BetaVAE, channels_last_pays
+    from latentdyn.vae.model import channels_last_pays, make_vae
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -185,7 +193,7 @@ def load_vae(run_dir: str | Path, which: str = "best", device="cpu"):
     path = run_dir / f"{which}.pt"
     ck = load_checkpoint(path, "vae")
     cfg = from_dict(TrainVAEConfig, ck["config"])
-    model = BetaVAE(cfg, tuple(ck["data"]["shape"]))
+    model = make_vae(cfg, tuple(ck["data"]["shape"]))
     try:
         model.load_state_dict(ck["model"])
     except RuntimeError as e:
