@@ -43,10 +43,12 @@ class TrainVAEConfig(TrainingOptions):
                            "latent's shape is (slots, slot_dim), flattened object-major).", minimum=0, maximum=256,
                            why="0: no slots, the other archs' setting", key_if_set="added")
     beta: float = option(1.0, "Weight of the KL term (Higgins et al. 2017).", why="1 is the plain VAE", minimum=0.0)
-    arch: str = option("resnet", "Encoder/decoder: tutorial (the TF CVAE tutorial, exact), mlp (2 dense layers each side) "
-                       "or resnet (ours).", choices=ARCHS, why="resnet: about the tutorial's cost, better fits")
+    arch: str = option("resnet", "Encoder/decoder: tutorial (the TF CVAE tutorial, exact), mlp (2 dense layers each side), "
+                       "resnet (ours) or slots (object slots: Slot Attention with slots carried frame to frame and a "
+                       "spatial broadcast decoder; set slots and slot_dim).", choices=ARCHS, why="resnet: about the tutorial's cost, better fits")
     width: int = option(0, "resnet: channels of the first stage (doubled at the second); 0: from the frame size, 8 for "
-                        "frames up to 32 px, 16 up to 64 px, 32 above (the run's config.toml records the width used).",
+                        "frames up to 32 px, 16 up to 64 px, 32 above (the run's config.toml records the width used). "
+                        "slots: the features, slot and decoder width (0: 32).",
                         minimum=0, maximum=1024,
                         why="0: the small-frame rule, measured on three_balls at a third of width 32's time to the same "
                             "reconstructions (docs/results.md)")
@@ -150,8 +152,6 @@ def check_slots(cfg) -> None:
                              f"got slots {K}, slot_dim {D}); e.g. slots = 4, slot_dim = 6 for three balls")
     if cfg.latent_dim != K * D:
         raise LatentdynError(f"latent_dim {cfg.latent_dim} with {K} slots of {D}: set latent_dim = {K * D} (slots x slot_dim)")
-    if getattr(cfg, "latent_channels", 0):
-        raise LatentdynError("latent_channels: a slot latent is (slots, slot_dim), not a map; set latent_channels = 0")
     if cfg.prior != "gaussian" or cfg.posterior != "gaussian":
         raise LatentdynError("arch slots takes the gaussian prior and posterior (a flow over all slots would tie them "
                              "to an order); set prior = gaussian and posterior = gaussian")

@@ -60,7 +60,8 @@ DELTA = 0.25  # relative positions are read in units of an eighth of the frame (
 
 
 def auto_slot_width(shape: tuple[int, int, int]) -> int:
-    """The slot model's width (features, slot and hidden units) when ``width`` = 0."""
+    """The slot model's width (features, slot and hidden units) when ``width`` = 0: 32, measured on
+    three_balls (docs/results.md, "Object slots")."""
     return 32
 
 
@@ -244,8 +245,8 @@ class SlotVAE(BetaVAE):
 
     @torch.no_grad()
     def slot_frames(self, z: torch.Tensor) -> torch.Tensor:
-        """z (B, K D) -> each slot's share of the decoded mean image, m_k x_k (B, K, C, H, W) (they sum
-        to the composed image for the Bernoulli and the discretised likelihoods' locations)."""
+        """z (B, K D) -> each slot's mean image weighted by its mask, m_k x_k (B, K, C, H, W): what the
+        slot draws (the composed image is the likelihood's mean of the composed maps, close to their sum)."""
         maps, masks = self.slot_decoder.components(z.float())  # (B, K, P*C, H, W), (B, K, 1, H, W)
         B, K = maps.shape[:2]
         means = self.lik.mean(self.likelihood_params(maps.flatten(0, 1)))  # (B*K, C, H, W)
