@@ -82,6 +82,7 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
 
         cfg.width = cfg.width or auto_slot_width((C, H, W))
         train = training_clips(cfg, train)  # clips of consecutive frames: the slots are carried through them
+        val = training_clips(cfg, val) if val is not None else None  # selected on frames encoded as they are used
     plain = to_dict(cfg)
     torch.manual_seed(cfg.seed)  # initial weights
     model = make_vae(cfg, (C, H, W)).to(device)
@@ -151,7 +152,7 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
 
 def evaluate_elbo(model, frames, cfg: TrainVAEConfig, device, batch: int = 1000) -> dict:
     """One-sample ELBO, reconstruction and KL (nats per example) and the KL of each latent
-    dimension (``kl_dims_key``) over a frame set. Dynamic binarisation uses one fixed sample (seeded), so scores of
+    dimension (``kl_dims_key``) over a frame set (for a slot model, clips encoded in order). Dynamic binarisation uses one fixed sample (seeded), so scores of
     different epochs compare."""
     import torch
 
@@ -165,7 +166,10 @@ def evaluate_elbo(model, frames, cfg: TrainVAEConfig, device, batch: int = 1000)
             xb = batch_floats(x_u8, cfg.binarize, g_bin)
             t = model(xb, generator=g_noise)
             sums += torch.stack([t["elbo"].sum(), t["rec"].sum(), t["kl"].sum()]).double()
-            mu, logvar, _ = model.posterior(xb)  # the (base) Gaussian
+            if xb.ndim == 5:  # slot clips (B, L, C, H, W): encoded in order, the slots carried
+                mu, logvar = (t.flatten(0, 1) for t in model.encode_sequence(xb))  # (B*L, d) each
+            else:
+                mu, logvar, _ = model.posterior(xb)  # the (base) Gaussian
             kl_dims += model.kl_per_dim(mu.float(), logvar.float()).sum(0).double()
     elbo, rec, kl = (sums / len(frames)).tolist()
     return {"elbo": elbo, "rec": rec, "kl": kl, kl_dims_key(model): (kl_dims / len(frames)).tolist()}

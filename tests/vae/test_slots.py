@@ -209,6 +209,13 @@ def test_slot_pipeline_through_cli(slot_pipeline, tmp_path):
     res = json.loads((tmp_path / "roll" / "metrics.json").read_text())
     assert res["latent_shape"] == [4, 3] and res["slots"]["frames"] == 12 and res["slots"]["sequences"] == 3
     assert 0.0 <= res["slots"]["consistency"] <= 1.0
+    from latentdyn.pipeline.report.html import Page
+    from latentdyn.pipeline.report.sections import _section_encode, _section_rollout
+
+    assert "every slot keeps its ball over all 12 frames" in _section_rollout(Page(tmp_path), tmp_path / "roll", "rollout")
+    (tmp_path / "enc").mkdir()
+    (tmp_path / "enc" / "latents.h5").symlink_to(d / "lat.h5")
+    assert "object slots (slots x dimensions each)" in _section_encode(Page(tmp_path), tmp_path / "enc", "encode")
     fails_cleanly(run(cli, ["train", "vae", "--data", str(d / "balls.h5"), "--out", str(tmp_path / "bad"), "--arch", "slots",
                             "--slots", "4", "--slot-dim", "3", "--latent-dim", "10", "--epochs", "1", "--device", "cpu",
                             "--no-progress"]), "set latent_dim = 12")
