@@ -1,16 +1,18 @@
 """An object-slot VAE (``TrainVAEConfig.arch = "slots"``): a latent of K slots, one object each, kept
 in the same slot from frame to frame.
 
-Encoder: a small convolutional trunk gives features at every pixel, a position embedding is
-added (the grid (x, y, 1 - x, 1 - y) through a linear layer, as in Locatello et al. 2020,
-App. E), and Slot Attention (Locatello et al. 2020, "Object-centric learning with Slot
-Attention", Algorithm 1) lets K slots compete for the pixels: the softmax over slots makes each
-pixel's attention a share among the slots, each slot takes the attention-weighted mean of the
-pixels' values and a GRU and a residual MLP update it. Each slot then gives the mean and the
-log-variance of its D latent dimensions (a linear layer shared by the slots), so
-q(z|x) = prod_k N(z_k; mu_k, diag exp(logvar_k)), with the latent flattened object-major:
-slot k holds dimensions [k D, (k + 1) D) of the d = K D columns of a latents file, and the file's
-``latent_shape`` is (K, D).
+Encoder: two convolutions give features at every second pixel, a linear embedding of each
+position is added, and Slot Attention (Locatello et al. 2020, "Object-centric learning with Slot
+Attention", Algorithm 1) lets K slots compete for them: the softmax over slots makes each pixel's
+attention a share among the slots, each slot takes the attention-weighted mean of the values and
+a GRU and a residual MLP update it. Keys and values are read in each slot's own frame of
+reference (Biza et al. 2023, "Invariant Slot Attention", Algorithm 1, translation only): a slot
+has a position, sees the pixels at their positions relative to it, and moves to the centroid of
+its attention after each iteration. A linear head gives each slot's D means and log-variances:
+the first two means are its position (x, y) in [-1, 1] frame units (the centroid plus a learned
+shift), the other D - 2 its appearance; q(z|x) = prod_k N(z_k; mu_k, diag exp(logvar_k)), with
+the latent flattened object-major: slot k holds dimensions [k D, (k + 1) D) of the d = K D
+columns of a latents file, and the file's ``latent_shape`` is (K, D).
 
 Slots carried over time (SAVi, Kipf et al. 2022, "Conditional object-centric learning from
 video", Sec. 3): the initial slots of frame t are made from the previous frame's posterior
@@ -20,11 +22,13 @@ Jia et al. 2023, BO-QSA, do: q(z|x) is then a function of the frames, with no no
 Slot k starts where slot k ended and attends to the pixels of the object it held, so it keeps
 that object. ``encode_sequence`` runs the frames of each sequence in order (batched over
 sequences); a frame encoded alone (``encode``) starts from g(q). Training reads clips of
-``CLIP`` consecutive frames and back-propagates through the carry.
+``CLIP`` consecutive frames and back-propagates through the carry; the model is selected on the
+val split's clips encoded the same way (``latentdyn.vae.train``).
 
 Decoder: the spatial broadcast decoder (Watters et al. 2019, "Spatial broadcast decoder") applied
-to each slot: z_k is tiled over the frame, a position embedding added, and a per-pixel MLP gives
-the likelihood's maps and a mask logit; the masks are a softmax over slots, and the slots' maps
+to each slot: the slot's appearance is tiled over the frame, an embedding of each pixel's position
+relative to the slot's is added (Biza et al. 2023), and a per-pixel MLP gives the likelihood's
+maps and a mask logit; the masks are a softmax over slots, and the slots' maps
 are composed through them, sum_k m_k(p) out_k(p) (Locatello et al. 2020, Sec. 2.2), into one
 output map (P * C, H, W) that the model's likelihood scores as usual.
 
@@ -55,8 +59,9 @@ from latentdyn.vae.model import BetaVAE, _fp32, decoder_maps
 
 CLIP = 4  # consecutive frames per training clip: the carry is trained over 3 hand-overs
 ITERS_FIRST = 3  # attention iterations on a frame started from the learned slots (Locatello et al. 2020: 3)
-ITERS_CARRIED = 1
-DELTA = 0.25  # relative positions are read in units of an eighth of the frame (Biza et al. 2023's delta)  # on a frame started from the previous frame's slots (SAVi, Kipf et al. 2022: 1 per frame)
+ITERS_CARRIED = 1  # on a frame started from the previous frame's slots (SAVi, Kipf et al. 2022: 1 per frame);
+# the encoder must run the count it was trained with (measured: 2 or 3 on a model trained with 1 lose every ball)
+DELTA = 0.25  # relative positions are read in units of an eighth of the frame (Biza et al. 2023's delta)
 
 
 def auto_slot_width(shape: tuple[int, int, int]) -> int:
@@ -234,7 +239,6 @@ class SlotVAE(BetaVAE):
         encoded in order with the slots carried (gradients flow through the carry)."""
         if x.ndim == 4:
             return super().forward(x, beta, generator)
-        B, L = x.shape[:2]
         mu, logvar = self.encode_sequence(x)  # (B, L, K D) each
         mu, logvar = mu.flatten(0, 1), logvar.flatten(0, 1)  # (B*L, K D)
         z, _ = self.reparameterize(mu, logvar, generator)

@@ -17,7 +17,6 @@ from latentdyn.latents.file import open_latents
 from latentdyn.vae.config import TrainVAEConfig
 from latentdyn.vae.model import make_vae
 from latentdyn.vae.slots import ClipFrames, SlotVAE, consistency, match_slots
-
 from tests.helpers import fails_cleanly
 
 K, D = 3, 4
@@ -110,7 +109,7 @@ def test_encode_sequences_matches_the_model_and_the_flat_path():
     mu, lv = encode_sequences(m, frames, "cpu", batch=2)  # two blocks of sequences
     with torch.no_grad():
         ref, _ = m.encode_sequence(torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float() / 255)
-    assert mu.shape == (3, 5, K * D) and np.allclose(mu, ref.numpy(), atol=1e-5)
+    assert mu.shape == lv.shape == (3, 5, K * D) and np.allclose(mu, ref.numpy(), atol=1e-5)
     flat = flat_vae("mlp", 3, height=16, width_px=16).eval()
     mu_f, _ = encode_sequences(flat, frames, "cpu")
     assert np.array_equal(mu_f, encode_frames(flat, frames.reshape(15, 16, 16, 1), "cpu")[0].reshape(3, 5, 3))
