@@ -187,7 +187,7 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     from latentdyn.engine.devices import pick_device
     from latentdyn.dynamics.model import load_dynamics
     from latentdyn.latents.file import check_vae_hash
-    from latentdyn.vae.encode import encode_frames
+    from latentdyn.vae.encode import encode_sequences
     from latentdyn.scenes.file import open_scenes
     from latentdyn.vae.train import load_vae, model_hwc
 
@@ -223,8 +223,7 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     if shape != model_hwc(vae):
         raise LatentdynError(f"{data} has frames {shape} but the VAE takes {model_hwc(vae)}")
     truth = frames_u8.astype(np.float32) / 255.0  # (S, T, h, w, C)
-    mu, lv = encode_frames(vae, frames_u8.reshape(S * T, *shape), dev, binarize=vcfg.binarize)
-    mu, lv = mu.reshape(S, T, -1), lv.reshape(S, T, -1)  # (S, T, d)
+    mu, lv = encode_sequences(vae, frames_u8, dev, binarize=vcfg.binarize)  # (S, T, d) each; slots carried in order
     mu_t, lv_t = torch.from_numpy(mu).to(dev), torch.from_numpy(lv).to(dev)
     g = torch.Generator(device=dev if dev.type == "cuda" else "cpu").manual_seed(cfg.seed)
     project = reencoder(vae, vcfg.binarize) if cfg.reencode else None
@@ -289,6 +288,10 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
         result["oracle"] = "state_oracle"  # the predictor trained on the true states, drawn by the scene's renderer
     if pixel is not None:
         result["pixel_baseline"] = pixel[2]  # the ConvLSTM's run, size, budget and seconds trained
+    if getattr(vae, "carries_slots", False) and states is not None:
+        from latentdyn.vae.slots import slot_consistency
+
+        result["slots"] = slot_consistency(vae, mu, states)  # every frame of each sequence, encoded in order
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "metrics.json") as tmp:
@@ -301,7 +304,8 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
 
 def reencoder(vae, binarize: str = "none"):
     """The rollout's re-encoding step: latents (B, 1, d) -> the posterior (mean, log-variance) of
-    their decoded mean images, quantised to 256 levels (as frames are stored), each (B, 1, d)."""
+    their decoded mean images, quantised to 256 levels (as frames are stored), each (B, 1, d). A slot
+    model starts the slots from the latents themselves, so each slot keeps its object."""
     import torch
 
     def project(z):
@@ -309,7 +313,8 @@ def reencoder(vae, binarize: str = "none"):
         x = torch.round(x.clamp(0, 1) * 255) / 255  # an 8-bit frame, as the encoder saw in training
         if binarize != "none":
             x = (x > 0.5).to(x.dtype)  # binarised data: the encoder saw binary images
-        mu, lv = vae.encode(x)  # (B, d) each
+        carried = (z[:, 0].float(),) if getattr(vae, "carries_slots", False) else ()
+        mu, lv = vae.encode(x, *carried)  # (B, d) each
         return mu.float()[:, None], lv.float()[:, None]
 
     return project

@@ -44,10 +44,10 @@ def _vae_step(cfg, shape):
     import torch
 
     from latentdyn.engine.devices import pick_device
-    from latentdyn.vae.model import BetaVAE
+    from latentdyn.vae.model import make_vae
 
     dev = pick_device(cfg.device)
-    model = BetaVAE(cfg, shape).to(dev)
+    model = make_vae(cfg, shape).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     x = torch.rand(cfg.batch_size, *shape, generator=torch.Generator().manual_seed(0)).to(dev)
 

@@ -13,21 +13,22 @@ _EXPORTS = {
     "latentdyn.latents.file": ["LatentFile", "open_latents"],  # the latents file (latentdyn.latents)
     "latentdyn.vae.config": ["EncodeConfig", "EvaluateConfig", "SampleConfig", "TrainVAEConfig"],
     "latentdyn.vae.data": ["open_frames"],
-    "latentdyn.vae.encode": ["encode_frames"],
+    "latentdyn.vae.encode": ["encode_frames", "encode_sequences"],
     "latentdyn.vae.evaluate": ["active_units", "evaluate_run"],
     "latentdyn.vae.likelihoods": ["bits_per_dim", "data_protocol", "is_log_probability"],
     "latentdyn.vae.memory": ["plan_memory"],
-    "latentdyn.vae.model": ["BetaVAE"],
+    "latentdyn.vae.model": ["BetaVAE", "make_vae"],
     "latentdyn.vae.posteriors": ["IAFPosterior"],
     "latentdyn.vae.priors": ["FlowPrior", "GaussianPrior"],
     "latentdyn.vae.sample": ["sample_images"],
+    "latentdyn.vae.slots": ["SlotVAE"],
     "latentdyn.vae.train": ["load_vae", "train_vae"],
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     "BetaVAE", "EncodeConfig", "EvaluateConfig", "FlowPrior", "GaussianPrior", "IAFPosterior", "LatentFile",
-    "SampleConfig", "TrainVAEConfig", "active_units", "bits_per_dim", "data_protocol", "encode_frames",
-    "evaluate_run", "is_log_probability", "load_vae", "open_frames", "open_latents", "plan_memory",
+    "SampleConfig", "SlotVAE", "TrainVAEConfig", "active_units", "bits_per_dim", "data_protocol", "encode_frames", "encode_sequences",
+    "evaluate_run", "is_log_probability", "load_vae", "make_vae", "open_frames", "open_latents", "plan_memory",
     "sample_images", "train_vae",
 ]

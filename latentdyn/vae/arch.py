@@ -24,8 +24,10 @@ def channels_last_pays(model, device) -> bool:
     """Whether to keep ``model``'s convolutions channels-last on ``device``: always on CUDA; on the CPU
     for the tutorial architecture and a resnet of width >= 16, not for the narrow small-frame resnet
     (measured in benchmarks/bench_speed.py's setting: width 8 trained 4-6% and encoded 34% slower
-    channels-last, the tutorial trained 13-19% faster; docs/results.md), never for the mlp or on MPS."""
+    channels-last, the tutorial trained 13-19% faster; docs/results.md), never for the mlp, the slot model or on MPS."""
     kind = torch.device(device).type
+    if model.cfg.arch == "slots":
+        return False  # its convolutions are a small part of its work, and it reads clips (B, L, C, H, W)
     if kind == "cuda":
         return model.cfg.arch != "mlp"
     if kind != "cpu":

@@ -14,7 +14,7 @@ from latentdyn.core.options import (
     TrainingOptions, data_dir_option, device_option, option, seed_option, source_option, vae_option,
 )
 
-ARCHS = ("tutorial", "mlp", "resnet")
+ARCHS = ("tutorial", "mlp", "resnet", "slots")
 LIKELIHOODS = ("auto", "bernoulli", "discretized-logistic", "discretized-gaussian", "gaussian")  # see docs/likelihoods.md
 BINARIZE = ("none", "static", "dynamic")
 PRIORS = ("gaussian", "flow")  # latentdyn.vae.priors; docs/flows.md
@@ -36,11 +36,19 @@ class TrainVAEConfig(TrainingOptions):
                                   "512 for 64x64 frames); its predictor can be a convolutional GRU (cell = convgru). "
                                   "0: a flat latent.", minimum=0, maximum=1024,
                                   why="0: a flat latent, the setting of every published figure", key_if_set="added")
+    slots: int = option(0, "arch slots: the latent's object slots K (one object each, kept in the same slot from "
+                        "frame to frame; latentdyn.vae.slots); 0 for the other archs.", minimum=0, maximum=64,
+                        why="0: no slots, the other archs' setting", key_if_set="added")
+    slot_dim: int = option(0, "arch slots: latent dimensions D per slot (latent_dim must equal slots x slot_dim; the "
+                           "latent's shape is (slots, slot_dim), flattened object-major).", minimum=0, maximum=256,
+                           why="0: no slots, the other archs' setting", key_if_set="added")
     beta: float = option(1.0, "Weight of the KL term (Higgins et al. 2017).", why="1 is the plain VAE", minimum=0.0)
-    arch: str = option("resnet", "Encoder/decoder: tutorial (the TF CVAE tutorial, exact), mlp (2 dense layers each side) "
-                       "or resnet (ours).", choices=ARCHS, why="resnet: about the tutorial's cost, better fits")
+    arch: str = option("resnet", "Encoder/decoder: tutorial (the TF CVAE tutorial, exact), mlp (2 dense layers each side), "
+                       "resnet (ours) or slots (object slots: Slot Attention with slots carried frame to frame and a "
+                       "spatial broadcast decoder; set slots and slot_dim).", choices=ARCHS, why="resnet: about the tutorial's cost, better fits")
     width: int = option(0, "resnet: channels of the first stage (doubled at the second); 0: from the frame size, 8 for "
-                        "frames up to 32 px, 16 up to 64 px, 32 above (the run's config.toml records the width used).",
+                        "frames up to 32 px, 16 up to 64 px, 32 above (the run's config.toml records the width used). "
+                        "slots: the features, slot and decoder width (0: 32).",
                         minimum=0, maximum=1024,
                         why="0: the small-frame rule, measured on three_balls at a third of width 32's time to the same "
                             "reconstructions (docs/results.md)")
@@ -130,3 +138,23 @@ class SampleConfig:
     seed: int = seed_option("the base noise")
     checkpoint: str = option("best", "Which checkpoint of the run: best or last.", choices=("best", "last"))
     device: str = device_option()
+
+
+def check_slots(cfg) -> None:
+    """Refuse slot options that do not fit ``cfg.arch`` (``TrainVAEConfig.slots`` / ``slot_dim``):
+    one-line errors naming the option and the fix."""
+    from latentdyn.core.errors import LatentdynError
+
+    K, D = int(getattr(cfg, "slots", 0) or 0), int(getattr(cfg, "slot_dim", 0) or 0)
+    if cfg.arch != "slots":
+        if K or D:
+            raise LatentdynError(f"slots {K}, slot_dim {D}: object slots need arch = slots, not {cfg.arch}")
+        return
+    if K < 1 or D < 2:
+        raise LatentdynError(f"arch slots needs slots >= 1 and slot_dim >= 2 (a slot's position and appearance; "
+                             f"got slots {K}, slot_dim {D}); e.g. slots = 4, slot_dim = 6 for three balls")
+    if cfg.latent_dim != K * D:
+        raise LatentdynError(f"latent_dim {cfg.latent_dim} with {K} slots of {D}: set latent_dim = {K * D} (slots x slot_dim)")
+    if cfg.prior != "gaussian" or cfg.posterior != "gaussian":
+        raise LatentdynError("arch slots takes the gaussian prior and posterior (a flow over all slots would tie them "
+                             "to an order); set prior = gaussian and posterior = gaussian")

@@ -1,6 +1,7 @@
 """``latentdyn encode``: a VAE's posterior means and log-variances of a scene file or a dataset split,
 written as a latents file (``latentdyn.latents.file``, the format every later stage reads), and
-``encode_frames``, the batched no-grad encoder the encode stage, rollouts and analyses share.
+``encode_frames``, the batched no-grad encoder the encode stage, rollouts and analyses share
+(``encode_sequences``: the same for sequences, in order where a slot model carries its slots).
 """
 
 from __future__ import annotations
@@ -49,6 +50,36 @@ def encode_frames(model, frames_u8, device, batch: int = 1024, binarize: str = "
         mus, lvs = [torch.zeros(0, d)], [torch.zeros(0, d)]
     mu, lv = torch.cat(mus), torch.cat(lvs)  # (N, d)
     return (mu.cpu().numpy(), lv.cpu().numpy()) if as_numpy else (mu, lv)
+
+
+def encode_sequences(model, frames_u8, device, batch: int = 1024, binarize: str = "none", precision: str = "float32"):
+    """Posterior means and log-variances (N, T, d) of uint8 sequences (N, T, H, W, C): for a model that
+    carries slots from frame to frame (``latentdyn.vae.slots``, ``carries_slots``) each sequence is
+    encoded in order, frame t's slots started from frame t-1's means, batched over sequences; for
+    any other model every frame is encoded alone (``encode_frames``)."""
+    import torch
+
+    from latentdyn.engine.devices import autocast_for
+    from latentdyn.vae.data import batch_floats, to_device_uint8
+
+    N, T = frames_u8.shape[:2]
+    if not getattr(model, "carries_slots", False):
+        mu, lv = encode_frames(model, frames_u8.reshape(N * T, *frames_u8.shape[2:]), device, batch, binarize, precision)
+        return mu.reshape(N, T, -1), lv.reshape(N, T, -1)
+    if frames_u8.dtype not in (np.uint8, torch.uint8):
+        raise LatentdynError(f"encode_sequences takes uint8 frames (N, T, H, W, C), not {frames_u8.dtype}")
+    d = model.latent_dim
+    mu, lv = np.zeros((N, T, d), np.float32), np.zeros((N, T, d), np.float32)
+    with torch.inference_mode(), autocast_for(device, precision):
+        for s in range(0, N, batch):
+            prev = None
+            for t in range(T):
+                x = batch_floats(to_device_uint8(frames_u8[s : s + batch, t], device),
+                                 "static" if binarize == "static" else "none")  # (B, C, H, W)
+                m, v = model.encode(x, prev)  # (B, d) each, slots started from the previous frame's
+                prev = m
+                mu[s : s + batch, t], lv[s : s + batch, t] = m.float().cpu().numpy(), v.float().cpu().numpy()
+    return mu, lv
 
 
 _WORKER: dict = {}
@@ -145,8 +176,8 @@ def encode(vae_run: str | Path, source: str | Path, out: str | Path, split: str 
             for s in range(0, N, per):
                 fr = sf.read_frames(slice(s, min(N, s + per)))  # (k, T, H, W[, C])
                 k = len(fr)
-                mu, lv = encode_frames(model, fr.reshape(k * T, *shape), dev, binarize=cfg.binarize, precision=precision)
-                f["mu"][s : s + k] = mu.reshape(k, T, d)
-                f["logvar"][s : s + k] = lv.reshape(k, T, d)
+                mu, lv = encode_sequences(model, fr.reshape(k, T, *shape), dev, binarize=cfg.binarize, precision=precision)
+                f["mu"][s : s + k] = mu  # (k, T, d)
+                f["logvar"][s : s + k] = lv
                 bar.update(k * T)
     return Path(out)

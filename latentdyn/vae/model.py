@@ -61,14 +61,16 @@ from latentdyn.vae.arch import auto_width, channels_last_pays, resolve_width  # 
 from latentdyn.vae.posteriors import IAF_CONTEXT, make_posterior_flow
 from latentdyn.vae.priors import make_prior
 
-ARCHS = ("tutorial", "mlp", "resnet")
+ARCHS = ("tutorial", "mlp", "resnet", "slots")
 LIKELIHOODS = lik.NAMES  # bernoulli, gaussian, discretized-logistic, discretized-gaussian
 LOG_2PI = math.log(2 * math.pi)
 
 
 def latent_shape(cfg, shape: tuple[int, int, int]) -> tuple[int, ...]:
     """The latent's shape for input (C, H, W): (d,) for a flat latent, (c, ceil(H/8), ceil(W/8))
-    for a spatial one (``cfg.latent_channels`` = c)."""
+    for a spatial one (``cfg.latent_channels`` = c), (K, D) for object slots (``arch`` = slots)."""
+    if getattr(cfg, "arch", "") == "slots":
+        return (int(cfg.slots), int(cfg.slot_dim))
     c = int(getattr(cfg, "latent_channels", 0) or 0)
     if not c:
         return (int(cfg.latent_dim),)
@@ -91,7 +93,10 @@ def check_input(cfg, shape: tuple[int, int, int]) -> None:
         if n != cfg.latent_dim:
             raise LatentdynError(f"latent_dim {cfg.latent_dim} with latent_channels {cfg.latent_channels} on {H}x{W} input: "
                                  f"a {ls[0]} x {ls[1]} x {ls[2]} map has {n} dimensions; set latent_dim = {n}")
-    small = {"tutorial": 7, "resnet": 4, "mlp": 1}[cfg.arch]
+    from latentdyn.vae.config import check_slots
+
+    check_slots(cfg)
+    small = {"tutorial": 7, "resnet": 4, "mlp": 1, "slots": 1}[cfg.arch]
     if min(H, W) < small:
         raise LatentdynError(f"input {H}x{W} is too small for --arch {cfg.arch} (needs at least {small}x{small})")
 
@@ -156,6 +161,10 @@ def build(cfg, shape: tuple[int, int, int], context: int = 0) -> tuple[nn.Module
     n_out = 2 * d + context
     P = decoder_maps(cfg.likelihood)
     h4, w4 = math.ceil(H / 4), math.ceil(W / 4)
+    if cfg.arch == "slots":
+        from latentdyn.vae.slots import build_slots
+
+        return build_slots(cfg, shape)
     if cfg.arch == "tutorial":
         enc_conv = nn.Sequential(nn.Conv2d(C, 32, 3, 2), nn.ReLU(), nn.Conv2d(32, 64, 3, 2), nn.ReLU(), nn.Flatten())
         with torch.no_grad():
@@ -377,6 +386,16 @@ class BetaVAE(nn.Module):
             terms.append(lpx + self.log_prior(z) - lqz)  # (kk, B)
         w = torch.cat(terms)  # (k, B)
         return torch.logsumexp(w, 0) - math.log(k)
+
+
+def make_vae(cfg, shape: tuple[int, int, int]) -> BetaVAE:
+    """The VAE ``cfg.arch`` names for input (C, H, W): the object-slot VAE (``latentdyn.vae.slots``) for
+    ``slots``, else a :class:`BetaVAE`."""
+    if cfg.arch == "slots":
+        from latentdyn.vae.slots import SlotVAE
+
+        return SlotVAE(cfg, shape)
+    return BetaVAE(cfg, shape)
 
 
 def flow_mismatch(model: BetaVAE, state: dict) -> str | None:

@@ -26,6 +26,9 @@ TERMS = ("loss", "elbo", "rec", "kl")
 def validate(cfg: TrainVAEConfig) -> None:
     """Check a config's values (bounds, choices, combinations) with one-line errors."""
     check(cfg)
+    from latentdyn.vae.config import check_slots
+
+    check_slots(cfg)
     if cfg.width not in (0, 4) and cfg.width % 8:
         raise LatentdynError(f"width {cfg.width}: use 0 (from the frame size), 4, or a multiple of 8 "
                              "(the group normalisation's 8 groups at twice the width)")
@@ -54,7 +57,7 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
     from latentdyn.engine.loop import Fit, run_epochs
     from latentdyn.engine.tracking import Tracker
     from latentdyn.vae.flow import FlowRecorder
-    from latentdyn.vae.model import BetaVAE, channels_last_pays, resolve_width
+    from latentdyn.vae.model import channels_last_pays, make_vae, resolve_width
 
     cfg.likelihood = resolve_likelihood(cfg.data, cfg.likelihood, cfg.binarize)  # the saved config says what was used
     if cfg.val_split is None:
@@ -74,9 +77,15 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
 
             cfg.width = int(load_toml(run_dir / "config.toml").get("width", 0) or 0)
         cfg.width = resolve_width(cfg, (C, H, W))  # the saved config says which width was used
+    if cfg.arch == "slots":
+        from latentdyn.vae.slots import auto_slot_width, training_clips
+
+        cfg.width = cfg.width or auto_slot_width((C, H, W))
+        train = training_clips(cfg, train)  # clips of consecutive frames: the slots are carried through them
+        val = training_clips(cfg, val) if val is not None else None  # selected on frames encoded as they are used
     plain = to_dict(cfg)
     torch.manual_seed(cfg.seed)  # initial weights
-    model = BetaVAE(cfg, (C, H, W)).to(device)
+    model = make_vae(cfg, (C, H, W)).to(device)
     nhwc = channels_last_pays(model, device)
     if nhwc:
         model = model.to(memory_format=torch.channels_last)
@@ -143,7 +152,7 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
 
 def evaluate_elbo(model, frames, cfg: TrainVAEConfig, device, batch: int = 1000) -> dict:
     """One-sample ELBO, reconstruction and KL (nats per example) and the KL of each latent
-    dimension (``kl_dims_key``) over a frame set. Dynamic binarisation uses one fixed sample (seeded), so scores of
+    dimension (``kl_dims_key``) over a frame set (for a slot model, clips encoded in order). Dynamic binarisation uses one fixed sample (seeded), so scores of
     different epochs compare."""
     import torch
 
@@ -157,7 +166,10 @@ def evaluate_elbo(model, frames, cfg: TrainVAEConfig, device, batch: int = 1000)
             xb = batch_floats(x_u8, cfg.binarize, g_bin)
             t = model(xb, generator=g_noise)
             sums += torch.stack([t["elbo"].sum(), t["rec"].sum(), t["kl"].sum()]).double()
-            mu, logvar, _ = model.posterior(xb)  # the (base) Gaussian
+            if xb.ndim == 5:  # slot clips (B, L, C, H, W): encoded in order, the slots carried
+                mu, logvar = (t.flatten(0, 1) for t in model.encode_sequence(xb))  # (B*L, d) each
+            else:
+                mu, logvar, _ = model.posterior(xb)  # the (base) Gaussian
             kl_dims += model.kl_per_dim(mu.float(), logvar.float()).sum(0).double()
     elbo, rec, kl = (sums / len(frames)).tolist()
     return {"elbo": elbo, "rec": rec, "kl": kl, kl_dims_key(model): (kl_dims / len(frames)).tolist()}
@@ -177,7 +189,7 @@ def load_vae(run_dir: str | Path, which: str = "best", device="cpu"):
     import torch
 
     from latentdyn.engine.checkpoint import load_checkpoint
-    from latentdyn.vae.model import BetaVAE, channels_last_pays
+    from latentdyn.vae.model import channels_last_pays, make_vae
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -185,7 +197,7 @@ def load_vae(run_dir: str | Path, which: str = "best", device="cpu"):
     path = run_dir / f"{which}.pt"
     ck = load_checkpoint(path, "vae")
     cfg = from_dict(TrainVAEConfig, ck["config"])
-    model = BetaVAE(cfg, tuple(ck["data"]["shape"]))
+    model = make_vae(cfg, tuple(ck["data"]["shape"]))
     try:
         model.load_state_dict(ck["model"])
     except RuntimeError as e:

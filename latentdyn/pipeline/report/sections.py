@@ -175,6 +175,12 @@ def _section_rollout(page: Page, d: Path, name: str, record: dict | None = None)
                         f'(counted without the states: {_esc(obj.get("count", ""))})' if "count_exact" in truth else "")
                      + (f". The {thing}s' shape: {_esc(obj.get('shape_from'))}" if obj.get("shape_from", "definition") != "definition" else "")
                      + '. The ceiling decodes the true future latents: what any predictor can reach with this VAE.</p>')
+    sl = m.get("slots")
+    if sl:
+        parts.append(f'<p class="sub">Object slots: in {_percent(sl.get("consistency"))} of the {sl.get("sequences")} '
+                     f'sequences every slot keeps its {thing} over all {sl.get("frames")} frames '
+                     f'({_percent(sl.get("frames_kept"))} of frames as in the first; matched slots lie '
+                     f'{_fmt(sl.get("matched_distance_px"))} px from their {thing}s on average).</p>')
     parts.append('<div class="gallery">'
                  + page.video(d / "rollout.mp4", f"sequences of the {split} split, left to right: truth | prediction | error; "
                                                  "green frame: observed, red frame: predicted")
@@ -272,7 +278,8 @@ def _section_encode(page: Page, d: Path, name: str, record: dict | None = None) 
         return _kv_table({"file": p.name, "kind": lf.kind + (" (true states: the state oracle's input)" if states else ""),
                           "latent dimensions": lf.latent_dim,
                           **({"latent map (channels x height x width)": " x ".join(map(str, ls))} if len(ls) == 3 else {}),
-                          **({"objects x features": " x ".join(map(str, ls))} if len(ls) == 2 else {}),
+                          **({("objects x features (x, y, vx, vy)" if states else "object slots (slots x dimensions each)"):
+                              " x ".join(map(str, ls))} if len(ls) == 2 else {}),
                           "shape of the means": "x".join(map(str, lf.file["mu"].shape)),
                           **{f"split {k}": len(v) for k, v in lf.splits.items()}})
 
