@@ -183,7 +183,8 @@ def test_the_rollout_scores_the_convlstm_beside_the_model(ball, tmp_path, scene_
     assert set(conv["summary"]) == set(model["summary"]) and set(conv["per_step"]) == set(model["per_step"])
     assert len(conv["per_step"]["se_per_frame"]) == 7 and res["one_step_se_per_frame"]["convlstm"] > 0
     rec = res["pixel_baseline"]
-    assert rec["run"] == str(d / "conv") and rec["epochs"] == 2 and rec["stopped_by"] == "epochs"
+    # 2 epochs, or 1 when the machine is slow enough that the first overruns the VAE's + predictor's seconds
+    assert rec["run"] == str(d / "conv") and (rec["epochs"], rec["stopped_by"]) in {(2, "epochs"), (1, "budget")}
     assert set(rec["budget_from"]) == {str(d / "vae"), str(d / "dyn")} and rec["parameters"] > 0
     # the row is the run's own frames, scored by the same code (another context and horizon than it trained on)
     from latentdyn.scenes.file import open_scenes
