@@ -247,6 +247,7 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
     model = make_predictor(cfg, latent_shape).to(device)
     model.fit_scales(mu)  # on every training sequence, the same on every rank; the checkpoint's when resuming
     frames = val_frames = tuned = None
+    tuned_terms: tuple[str, ...] = ()
     if cfg.decoder_finetune:  # the decoder trained on predictions (latentdyn.dynamics.decoder_tuning)
         from latentdyn.dynamics import decoder_tuning as DT
         from latentdyn.engine.checkpoint import load_checkpoint
@@ -255,6 +256,7 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
         tuned = DT.vae_record(load_checkpoint(Path(cfg.vae) / "best.pt", "vae"))
         frames = DT.read_frames(cfg.latents, train_split, device)  # (N, T, C, H, W) uint8
         val_frames = DT.read_frames(cfg.latents, cfg.val_split, device) if val is not None else None
+        tuned_terms = (DT.EXTRA_TERM,)
     if dist.active:  # each rank keeps its shard of the sequences
         shard = torch.from_numpy(dist.shard(N)).to(device)
         mu, lv = mu[shard], lv[shard]
@@ -275,25 +277,24 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
     n_windows = (N if fresh_ids is None else len(fresh_ids)) * cfg.windows
     per_epoch = n_windows * dist.world // cfg.windows  # training sequences drawn per epoch (all ranks)
     perturbed = cfg.latent_noise > 0 or cfg.sample_inputs
-    terms = TERMS + ((FRAME_TERM,) if vae is not None else ()) + (("recon_frame_se",) if tuned is not None else ())
+    terms = TERMS + ((FRAME_TERM,) if vae is not None else ()) + tuned_terms
 
     def file_windows(g):
         seq, start = sample_windows(N, T, L, cfg.windows, g)
         seq, start = seq.to(device), start.to(device)
         for s in range(0, len(seq), B):
             sel, at = seq[s : s + B], start[s : s + B]
-            if frames is None:
-                yield gather_windows(mu, sel, at, L), gather_windows(lv, sel, at, L)  # (B, L, d) each
-            else:
-                yield gather_windows(mu, sel, at, L), gather_windows(lv, sel, at, L), gather_windows(frames, sel, at, L)
+            # (B, L, d) each [, frames (B, L, C, H, W) with decoder_finetune]
+            yield (gather_windows(mu, sel, at, L), gather_windows(lv, sel, at, L),
+                   *((gather_windows(frames, sel, at, L),) if frames is not None else ()))
 
     def batches(epoch: int):
         g = torch_generator(epoch_seed(cfg.seed, epoch, dist.stream(41)), "cpu")
         windows = fresh.batches(epoch, L, cfg.windows, B, g, device) if fresh is not None else file_windows(g)
         noise = torch_generator(epoch_seed(cfg.seed, epoch, dist.stream(43)), "cpu") if perturbed else None
-        for m, v, *fr in windows:  # (B, L, d) each [, frames (B, L, C, H, W) with decoder_finetune]
+        for m, v, *fr in windows:  # (B, L, d) each [, frames]
             x = perturb_inputs(m, v, model.mu_std, cfg.latent_noise, cfg.sample_inputs, noise) if noise is not None else None
-            yield (m, v, x, *fr) if fr else ((m, v) if x is None else (m, v, x))
+            yield (m, v, x, *fr)  # WindowObjective(mu, lv, inputs, frames): None inputs read mu itself
 
     def message(r: dict) -> str:
         msg = f"train loss {r['train_loss']:.4f}, open-loop squared error {r['train_open_loop_se']:.4f}"
