@@ -84,14 +84,14 @@ def load_split(vae, source: str, split: str, data_dir=None, limit: int = 5000, s
     return out
 
 
-def _mi_heatmap(mi: np.ndarray, names: list[str], path: Path, title: str) -> Path:
+def _mi_heatmap(mi: np.ndarray, names: list[str], path: Path, title: str, columns: list[str] | None = None) -> Path:
     from latentdyn.viz.figures import _plt, save_figure
 
     plt = _plt()
     m, k = mi.shape
     fig, ax = plt.subplots(figsize=(1.2 + 0.45 * k, 1.0 + 0.4 * m), layout="constrained")
     im = ax.imshow(mi, cmap="viridis", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(k), [f"z{i + 1}" for i in range(k)], fontsize=7)
+    ax.set_xticks(range(k), columns or [f"z{i + 1}" for i in range(k)], fontsize=7, rotation=90 if columns else 0)
     ax.set_yticks(range(m), names, fontsize=7)
     for (j, i), v in np.ndenumerate(mi):
         if np.isfinite(v) and k * m <= 400:
@@ -184,6 +184,12 @@ def analyze(vae_run, source: str | None, out, split: str = "test", data_dir=None
     figs = {"mi_heatmap": "mi_heatmap.png", "traversals": "traversals.png",  # file names inside ``out``
             "traversal_videos": ["traversals.mp4", "traversals.gif"], "prior_samples": "prior_samples.png"}
     res["test"]["traversal"] = {"dims": t["dims"], "codes": t["codes"], "offsets": t["offsets"], "scale": t["scale"]}
+    if vae.latent_shape and te["kind"] == "scenes" and te["xy"].shape[1] <= vae.latent_shape[0]:
+        from latentdyn.analysis.slots import analyze_slots
+
+        res["slots"] = analyze_slots(vae, tr, te, out, bins, dci_method, dci_estimators, seed, traversal_codes, steps,
+                                     span, fps, title, _mi_heatmap)
+        figs.update(res["slots"].pop("figures"))
     res["figures"] = figs
     res = plain(res)
     _write_json(res, out / "analysis.json")

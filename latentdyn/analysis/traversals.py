@@ -88,8 +88,10 @@ def _show(ax, img: np.ndarray) -> None:
               interpolation="nearest")
 
 
-def traversal_figure(images: np.ndarray, t: np.ndarray, dims, kl: np.ndarray, path: str | Path, title: str = "") -> Path:
-    """PNG of traversals (D, n, steps, H, W, C): n blocks side by side, rows = dims (labelled with KL)."""
+def traversal_figure(images: np.ndarray, t: np.ndarray, dims, kl: np.ndarray, path: str | Path, title: str = "",
+                     labels: list[str] | None = None) -> Path:
+    """PNG of traversals (D, n, steps, H, W, C): n blocks side by side, rows = dims (labelled with KL;
+    ``labels``: a name per latent dimension in place of z1, z2, ...)."""
     from latentdyn.viz.figures import _plt, save_figure
 
     plt = _plt()
@@ -103,7 +105,7 @@ def traversal_figure(images: np.ndarray, t: np.ndarray, dims, kl: np.ndarray, pa
     ax = fig.add_subplot(111)
     _show(ax, img)
     ax.set_yticks([(r + 0.5) * H + r * gap for r in range(D)])
-    ax.set_yticklabels([f"z{u + 1}  KL {kl[u]:.2f}" for u in dims], fontsize=7)
+    ax.set_yticklabels([f"{labels[u] if labels else f'z{u + 1}'}  KL {kl[u]:.2f}" for u in dims], fontsize=7)
     ax.set_xticks([(c + 0.5) * W + c * gap for c in range(S)])
     ax.set_xticklabels([f"{v:+.1f}" for v in t], fontsize=6)
     ax.tick_params(length=0)
@@ -115,16 +117,19 @@ def traversal_figure(images: np.ndarray, t: np.ndarray, dims, kl: np.ndarray, pa
     return save_figure(fig, path)
 
 
-def traversal_video(images: np.ndarray, t: np.ndarray, dims, out_stem: str | Path, fps: float = 6.0) -> list[Path]:
-    """MP4 and GIF sweeping t back and forth: a tile per (dimension, code), rows = dimensions."""
+def traversal_video(images: np.ndarray, t: np.ndarray, dims, out_stem: str | Path, fps: float = 6.0,
+                    labels: list[str] | None = None) -> list[Path]:
+    """MP4 and GIF sweeping t back and forth: a tile per (dimension, code), rows = dimensions
+    (``labels``: a name per latent dimension in place of z1, z2, ...)."""
     from latentdyn.viz.video import auto_scale, grid, write_video
 
     D, n, S = images.shape[:3]
     path = list(range(S)) + list(range(S - 2, 0, -1))  # ping-pong, each end once
     u8 = to_uint8(images)
     panels = [u8[a, i, path] for a in range(D) for i in range(n)]  # each (T, H, W, C)
-    labels = [f"z{dims[a] + 1}" + (f" code {i}" if n > 1 else "") for a in range(D) for i in range(n)]
-    frames = grid(panels, labels=labels, columns=n, scale=auto_scale(images.shape[3], 56),
+    tiles = [(labels[dims[a]] if labels else f"z{dims[a] + 1}") + (f" code {i}" if n > 1 else "")
+             for a in range(D) for i in range(n)]
+    frames = grid(panels, labels=tiles, columns=n, scale=auto_scale(images.shape[3], 56),
                   title=[f"offset {t[k]:+.2f} sd" for k in path])
     stem = Path(out_stem)
     return [write_video(frames, stem.with_suffix(".mp4"), fps), write_video(frames, stem.with_suffix(".gif"), fps)]

@@ -27,6 +27,7 @@ class VAEHandle:
     data_dir: str | None
     epoch: int | None
     val_size: int = 5000  # datasets: the training images held out as val when it was trained
+    latent_shape: tuple[int, int] | None = None  # (K slots, D each) of an object-slot VAE, else None
 
     def encode(self, images_u8: np.ndarray, batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
         """Posterior means and log-variances (N, d) float32 of uint8 images (N, H, W, C)."""
@@ -59,4 +60,5 @@ def load(vae_run: str | Path, device: str = "auto", which: str = "best") -> VAEH
         shape=(int(model.shape[1]), int(model.shape[2]), int(model.shape[0])),
         binarize=str(cfg.binarize), source=str(cfg.data), data_dir=cfg.data_dir,
         epoch=ck.get("epoch"), val_size=int(cfg.val_size),
+        latent_shape=tuple(int(v) for v in model.latent_shape) if getattr(model, "carries_slots", False) else None,
     )

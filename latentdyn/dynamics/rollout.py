@@ -289,7 +289,7 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
     if pixel is not None:
         result["pixel_baseline"] = pixel[2]  # the ConvLSTM's run, size, budget and seconds trained
     if getattr(vae, "carries_slots", False) and states is not None:
-        from latentdyn.vae.slots import slot_consistency
+        from latentdyn.vae.slot_match import slot_consistency
 
         result["slots"] = slot_consistency(vae, mu, states)  # every frame of each sequence, encoded in order
     out = Path(out)

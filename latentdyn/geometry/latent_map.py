@@ -157,6 +157,55 @@ def _pairs_figure(mu: np.ndarray, labels, names, panel: tuple, split: str):
     return fig
 
 
+def _scene_positions(source: str, split: str | None, limit: int = 0) -> np.ndarray | None:
+    """True ball positions (N, n, 2) of the frames ``encode_source`` reads (same order), or None."""
+    from latentdyn import datasets
+
+    if not datasets.is_scene_source(source):
+        return None
+    from latentdyn.scenes.file import open_scenes
+
+    with open_scenes(source) as sf:
+        if sf.states is None:
+            return None
+        ids = np.sort(sf.split_indices(split if sf.splits else None))
+        xy = np.asarray(sf.states[ids][..., :2], np.float64)  # (S, T, n, 2)
+    xy = xy.reshape(-1, *xy.shape[2:])
+    return xy[:limit] if limit else xy
+
+
+def slot_map(vae, mu: np.ndarray, xy: np.ndarray, title: str):
+    """The per-slot latent map of an object-slot VAE: every (frame, ball) a point, the ball's slot
+    (matched by position, ``latentdyn.vae.slot_match.codes_by_object``): its position dimensions
+    z1, z2 coloured by the ball's true x and y, and a PCA of its other dimensions coloured by x."""
+    from latentdyn.vae.slot_match import codes_by_object, slot_positions_np
+    from latentdyn.viz.figures import _plt
+
+    K, D = vae.latent_shape
+    by = codes_by_object(mu, slot_positions_np(vae, mu), xy, (K, D))
+    obj = by["objects"].reshape(-1, D)  # (N n, D)
+    bx, byy = xy[..., 0].reshape(-1), xy[..., 1].reshape(-1)
+    rest = obj[:, 2:] - obj[:, 2:].mean(0)
+    if rest.shape[1] >= 2:
+        vt = np.linalg.svd(rest[:20000], full_matrices=False)[2]
+        app, alab = rest @ vt[:2].T, ("appearance PC1", "appearance PC2")
+    else:
+        app, alab = np.stack([obj[:, 0], rest[:, 0] if rest.shape[1] else obj[:, 1]], -1), ("z1", "z3" if D > 2 else "z2")
+    plt = _plt()
+    fig, axes = _panel_axes(plt, 3)
+    for ax, pts, vals, vname, labs in ((axes[0], obj[:, :2], bx, "ball x (px)", ("z1", "z2")),
+                                       (axes[1], obj[:, :2], byy, "ball y (px)", ("z1", "z2")),
+                                       (axes[2], app, bx, "ball x (px)", alab)):
+        _scatter(ax, pts, None, [], vals, vname)
+        ax.set_xlabel(labs[0])
+        ax.set_ylabel(labs[1])
+    for ax in axes[:2]:
+        ax.invert_yaxis()  # z2 is the slot's y, which grows down the frame as the states' y
+    fig.suptitle(title + f"; each ball's slot ({K} slots of {D}), matched by position; "
+                 f"mean slot-to-ball distance {np.mean(by['distance']):.2f} px", fontsize=10)
+    return fig, {"slot_codes": obj, "slot_distance": by["distance"]}
+
+
 def latent_map(vae_run, source: str | None, out: str | Path, split: str = "test", data_dir=None, device: str = "auto",
                limit: int = 5000, grid: int = 20) -> dict:
     """Write the latent-map figures of a VAE on a split into ``out``; returns the written paths."""
@@ -233,6 +282,11 @@ def latent_map(vae_run, source: str | None, out: str | Path, split: str = "test"
         fig.suptitle(title + " (PCA of the means)", fontsize=10)
         written += save_figures(fig, out / "latent_map")
         written += save_figures(_pairs_figure(mu, labels, names, panels[0], split), out / "pairs")
+    xy = _scene_positions(source, split, limit) if getattr(vae, "carries_slots", False) else None
+    if xy is not None and xy.shape[1] <= vae.latent_shape[0]:
+        fig3, more = slot_map(vae, mu, xy, title)
+        written += save_figures(fig3, out / "slot_map")
+        arrays.update(more)
     with atomic_path(out / "latent_map.npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -268,51 +267,6 @@ class SlotVAE(BetaVAE):
         x = (light.sum(-2) * xs).sum(-1) / total  # (B, K)
         y = (light.sum(-1) * ys).sum(-1) / total
         return torch.stack([x, y], -1)
-
-
-def match_slots(positions: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each true object's slot in every frame by Hungarian assignment (scipy's
-    ``linear_sum_assignment``) of slot positions (S, T, K, 2) to true positions (S, T, n, 2), n <= K,
-    minimising the summed distance; a slot with no position (NaN) is assigned last.
-    Returns the slot of each object (S, T, n) and its distance (S, T, n)."""
-    from scipy.optimize import linear_sum_assignment
-
-    S, T, K = positions.shape[:3]
-    n = truth.shape[2]
-    if n > K:
-        raise LatentdynError(f"{n} objects but {K} slots: train the slot VAE with slots >= {n}")
-    cost = np.linalg.norm(positions[:, :, :, None] - truth[:, :, None], axis=-1)  # (S, T, K, n)
-    big = np.nan_to_num(cost, nan=0.0).max() * 10 + 1e6
-    cost = np.where(np.isfinite(cost), cost, big)
-    slot, dist = np.zeros((S, T, n), np.int64), np.zeros((S, T, n))
-    for s in range(S):
-        for t in range(T):
-            rows, cols = linear_sum_assignment(cost[s, t])  # rows: slots, cols: objects
-            slot[s, t, cols], dist[s, t, cols] = rows, cost[s, t, rows, cols]
-    return slot, dist
-
-
-def consistency(slot: np.ndarray) -> float:
-    """The fraction of sequences in which every object keeps the slot it had in the first frame,
-    ``slot`` (S, T, n) from ``match_slots``; 1 for slots that never swap objects."""
-    return float(np.mean(np.all(slot == slot[:, :1], axis=(1, 2)))) if len(slot) else float("nan")
-
-
-def slot_consistency(model, mu: np.ndarray, states: np.ndarray, batch: int = 2048) -> dict:
-    """Whether slot k is the same object in every frame: the slots' positions (``slot_positions``) of
-    posterior means ``mu`` (S, T, K D) matched to the true positions ``states[..., :2]`` (S, T, n, >=2)
-    per frame (``match_slots``). Returns the fraction of sequences with no swap (``consistency``),
-    the fraction of frames whose assignment is the first frame's, and the matched distance (px)."""
-    import torch
-
-    S, T = mu.shape[:2]
-    dev = next(model.parameters()).device
-    flat = torch.as_tensor(mu, dtype=torch.float32).reshape(S * T, -1)
-    pos = torch.cat([model.slot_positions(flat[i : i + batch].to(dev)).cpu() for i in range(0, len(flat), batch)])
-    slot, dist = match_slots(pos.view(S, T, model.latent_shape[0], 2).numpy(), np.asarray(states[..., :2], np.float64))
-    return {"consistency": consistency(slot), "frames_kept": float(np.mean(np.all(slot == slot[:, :1], axis=2))),
-            "matched_distance_px": float(np.mean(dist)), "sequences": int(S), "frames": int(T),
-            "positions": "centroid of each slot's light in the decoded mean image, m_k x_k"}
 
 
 class ClipFrames:

@@ -16,7 +16,8 @@ from latentdyn.core.errors import LatentdynError
 from latentdyn.latents.file import open_latents
 from latentdyn.vae.config import TrainVAEConfig
 from latentdyn.vae.model import make_vae
-from latentdyn.vae.slots import ClipFrames, SlotVAE, consistency, match_slots
+from latentdyn.vae.slot_match import consistency, match_slots
+from latentdyn.vae.slots import ClipFrames, SlotVAE
 from tests.helpers import fails_cleanly
 
 K, D = 3, 4
