@@ -81,7 +81,15 @@ def analyze(run_dir, out, config_file, sets, **params) -> None:
                + (f", DCI disentanglement {dci['disentanglement']:.3f}" if dci.get("disentanglement") is not None else "")
                + f", completeness {dci['completeness']:.3f}, informativeness {dci['informativeness_test']:.3f}; "
                f"active units {te['active_units']}/{res['latent_dim']}")
-    click.echo(f"wrote {Path(out or Path(cfg.vae) / 'analysis')}/analysis.json, mi_heatmap.png, traversals.png/.mp4, prior_samples.png")
+    if "slots" in res:
+        sl = res["slots"]
+        m, po = sl["matched"], sl["per_object"]
+        click.echo(f"slots matched to balls ({sl['matched_distance_px']['test']:.2f} px apart): MIG {m['test']['mig']:.3f}, "
+                   f"DCI disentanglement {m['fit train, score test']['dci']['disentanglement']:.3f}; each ball's slot "
+                   f"against its ball: MIG {po['test']['mig']:.3f}, DCI disentanglement "
+                   f"{po['fit train, score test']['dci']['disentanglement']:.3f}")
+    click.echo(f"wrote {Path(out or Path(cfg.vae) / 'analysis')}/analysis.json, mi_heatmap.png, traversals.png/.mp4, prior_samples.png"
+               + (", mi_heatmap_slots.png, mi_heatmap_per_slot.png, traversals_slots.png/.mp4" if "slots" in res else ""))
 
 
 @click.command()

@@ -105,6 +105,7 @@ def test_analyze_and_latent_map_of_a_slot_vae(tmp_path, tmp_path_factory):
     r = run(cli, ["analyze", "--vae", str(d / "vae"), "--out", str(tmp_path / "an"), "--limit", "0", "--dci-estimators", "5",
                   "--traversal-codes", "2", "--steps", "3", "--device", "cpu"])
     assert r.exit_code == 0, r.output
+    assert "slots matched to balls (" in r.output and "traversals_slots.png" in r.output
     res = json.loads((tmp_path / "an" / "analysis.json").read_text())
     s = res["slots"]
     assert s["latent_shape"] == [4, 3] and s["balls"] == 3 and len(s["columns"]) == 12 and s["columns"][-1] == "spare1.z3"
