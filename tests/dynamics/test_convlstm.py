@@ -12,7 +12,6 @@ import torch
 from click.testing import CliRunner
 
 from latentdyn.cli.main import cli
-from latentdyn.core.errors import LatentdynError
 from latentdyn.dynamics import rollout as R
 from latentdyn.dynamics.config import TrainConvLSTMConfig
 from latentdyn.dynamics.convlstm import ConvLSTMCell, ConvLSTMPredictor, load_convlstm, pixel_rows

@@ -188,7 +188,6 @@ def test_rollout_end_to_end_through_cli(pipeline):
         assert {"vanished_frames", "split_frames", "psnr", "ssim", "all_present", "count_exact", "count_mean"} <= set(v["summary"])
     # the ceiling is what it says: the true future frames encoded, decoded and scored
     from latentdyn.scenes.file import open_scenes
-    from latentdyn.scenes.generate import load_scene
     from latentdyn.dynamics.objects import balls_from_scene
     from latentdyn.vae.encode import encode_frames
     from latentdyn.vae.train import load_vae

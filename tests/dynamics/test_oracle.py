@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 
 from latentdyn.cli.main import cli
-from latentdyn.core.errors import LatentdynError
 from latentdyn.dynamics import objects as O
 from latentdyn.dynamics.oracle import state_renderer
 from latentdyn.latents.file import open_latents

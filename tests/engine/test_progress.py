@@ -83,7 +83,7 @@ batch_size = 64
     assert "[1/2] scenes (file): running\n" in r.output, r.output
     assert re.search(rf"\[1/2\] scenes \(file\): done in .*; run ({TIME}) so far, 1 stage left\n", r.output)
     assert re.search(rf"\[2/2\] vae \(train-vae\): done in .*; run ({TIME}) so far\n", r.output)
-    assert re.search(rf"epoch 2/2: .*elapsed\)", r.output)  # the stage's own epoch lines
+    assert re.search(r"epoch 2/2: .*elapsed\)", r.output)  # the stage's own epoch lines
     r = CliRunner().invoke(cli, ["run", str(exp), "--out", str(out), "--set", "vae.latent_dim=3"])
     assert r.exit_code == 0, r.output
     assert re.search(rf"1 of 2 stages to run, about ({TIME}) by earlier runs", r.output), r.output

@@ -1,7 +1,6 @@
 """The thread policy (latentdyn.engine.threads): fixed counts win, cores are split, busy cores are
 left alone, and the step timing keeps the faster count."""
 
-import os
 import subprocess
 import sys
 import time

@@ -173,22 +173,6 @@ def test_same_seed_same_weights(scene_file, tmp_path):
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-@pytest.fixture(scope="module")
-def slot_pipeline(tmp_path_factory):
-    from latentdyn.scenes import generate as scenes
-
-    d = tmp_path_factory.mktemp("slots")
-    scenes.generate(scenes.load_scene("three_balls", ["scene.length=12", "render.width=16", "render.height=16"]),
-                    d / "balls.h5", 12, seed=0, splits={"train": 0.5, "val": 0.25, "test": 0.25}, progress=False)
-    run = CliRunner().invoke
-    r = run(cli, ["train", "vae", "--data", str(d / "balls.h5"), "--out", str(d / "vae"), "--arch", "slots", "--slots", "4",
-                  "--slot-dim", "3", "--latent-dim", "12", "--width", "8", "--epochs", "1", "--device", "cpu", "--no-progress"])
-    assert r.exit_code == 0, r.output
-    r = run(cli, ["encode", "--vae", str(d / "vae"), "--data", str(d / "balls.h5"), "--out", str(d / "lat.h5")])
-    assert r.exit_code == 0, r.output
-    return d
-
-
 def test_slot_pipeline_through_cli(slot_pipeline, tmp_path):
     d = slot_pipeline
     with open_latents(d / "lat.h5") as lf:

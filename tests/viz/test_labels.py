@@ -4,7 +4,6 @@ at their own size, and the per-epoch prediction matrix names the split of its EL
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
