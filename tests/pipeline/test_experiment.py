@@ -324,7 +324,7 @@ def test_only_with_a_report_shows_what_has_finished(tiny_file, tmp_path):
 def test_bundled_experiments_load_and_link():
     shipped = sorted(p.stem for p in (Path(X.__file__).parents[1] / "shipped" / "experiments").glob("*.toml"))
     assert {"bouncing_ball", "three_balls", "latent_maps", "interpolation", "latent_analysis", "beta_sweep",
-            "moving_mnist", "moving_fashion", "ball_scenes"} <= set(shipped)
+            "moving_mnist", "moving_fashion", "ball_scenes", "three_balls_slots"} <= set(shipped)
     for name in shipped:  # every shipped file, and every profile of it, loads and links
         for profile in [None, *X.load_toml(X.find_experiment(name)).get("profiles", {})]:
             exp = X.load_experiment(name, profile=profile)
@@ -354,6 +354,13 @@ def test_bundled_experiments_load_and_link():
     assert tb.stage("states").refs == {"data": ["scenes"]} and tb.stage("oracle").refs == {"latents": ["states"]}
     assert tb.stage("oracle").settings.cell == "interaction"
     assert tb.stage("rollout").refs["oracle"] == tb.stage("rollout_40").refs["oracle"] == ["oracle"]
+    sl = X.load_experiment("three_balls_slots", profile="quick")  # object slots: the same scene, a slot VAE, interaction
+    v = sl.stage("vae").settings
+    assert (v.arch, v.slots, v.slot_dim, v.latent_dim) == ("slots", 4, 6, 24)
+    assert sl.stage("dynamics").settings.cell == sl.stage("oracle").settings.cell == "interaction"
+    assert sl.stage("rollout").refs == {"vae": ["vae"], "dynamics": ["dynamics"], "oracle": ["oracle"], "data": ["scenes"]}
+    assert sl.stage("analysis").refs == {"data": ["scenes"], "vae": ["vae"]}
+    assert sl.stage("scenes").settings.sequences == X.load_experiment("three_balls", profile="quick").stage("scenes").settings.sequences
 
 
 def test_keys_follow_inputs(tiny_file):
