@@ -79,6 +79,10 @@ class TrainVAEConfig(TrainingOptions):
                              why="the tutorial's is 32 with lr 1e-4")
     lr: float = option(1e-3, "Adam learning rate.", minimum=1e-12, maximum=10.0)
     warmup_epochs: int = option(0, "KL warm-up: beta rises linearly from 0 over these epochs.", minimum=0)
+    lr_warmup: int = option(0, "Learning-rate warm-up: over the first N optimizer steps the rate rises linearly from lr/N "
+                            "to lr (0: none; with lr_schedule constant; Slot Attention warms up over 10,000 steps, "
+                            "Locatello et al. 2020, Sec. 4).", minimum=0,
+                            why="0: no warm-up, the setting of every run before the option", key_if_set="added")
     limit: int = option(0, "Use only the first N training images (scene files: frames, rounded up to whole sequences of "
                        "the train split; 0: all).", minimum=0)
     val_size: int = option(5000, "Datasets: images of the official training set held out as the val split.",

@@ -32,6 +32,9 @@ def validate(cfg: TrainVAEConfig) -> None:
     if cfg.width not in (0, 4) and cfg.width % 8:
         raise LatentdynError(f"width {cfg.width}: use 0 (from the frame size), 4, or a multiple of 8 "
                              "(the group normalisation's 8 groups at twice the width)")
+    if cfg.lr_warmup and cfg.lr_schedule != "constant":
+        raise LatentdynError(f"lr_warmup {cfg.lr_warmup} works with lr_schedule constant, not {cfg.lr_schedule}; "
+                             "set one of them")
     if cfg.binarize != "none" and cfg.likelihood not in ("auto", "bernoulli"):
         raise LatentdynError("--binarize needs the Bernoulli likelihood; drop --binarize for a Gaussian model")
 
@@ -93,8 +96,17 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
     net = distributed.wrap(model, dist, device, cfg.compile)  # DDP averages the gradients over the ranks
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
+    n_batches = -(-len(train) // B)
+    done = {"epoch": 0, "steps": 0}  # optimizer steps taken, for the learning-rate warm-up
+
     def step(x_u8, epoch: int) -> dict:
         beta = cfg.beta * min(1.0, epoch / cfg.warmup_epochs) if cfg.warmup_epochs else cfg.beta
+        if cfg.lr_warmup:
+            if done["epoch"] != epoch:  # a new epoch, or a resumed run: the steps of the epochs before
+                done.update(epoch=epoch, steps=(epoch - 1) * n_batches)
+            done["steps"] += 1
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * min(1.0, done["steps"] / cfg.lr_warmup)
         g_bin, g_noise = gens[epoch]
         xb = batch_floats(x_u8, cfg.binarize, g_bin)
         if nhwc:
@@ -129,7 +141,7 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
 
     fit = Fit(
         kind="vae", run_dir=run_dir, plain=plain, model=model, optimizer=opt, epochs=cfg.epochs, terms=TERMS,
-        step=step, batches=batches, n_batches=-(-len(train) // B), n_examples=len(train) * dist.world,
+        step=step, batches=batches, n_batches=n_batches, n_examples=len(train) * dist.world,
         score=lambda row: row.get("val_elbo", row["train_elbo"]),
         validate=(lambda epoch: evaluate_elbo(model, val, cfg, device)) if val is not None else None,
         schedule=cfg.lr_schedule, patience=cfg.patience if val is not None else 0,

@@ -145,6 +145,26 @@ def test_resume_after_kill_matches_uninterrupted(tiny_scene, tmp_path, monkeypat
     assert [r["train_loss"] for r in full_rows] == [r["train_loss"] for r in part_rows]
 
 
+def test_lr_warmup_rises_linearly_over_steps_and_resumes(tiny_scene, tmp_path):
+    """lr_warmup N: step k runs at lr * min(1, k / N); a resumed run counts the steps it already took."""
+    kw = dict(epochs=3, lr_warmup=100, lr=2e-3)
+    train_vae(_cfg(tiny_scene, **kw), tmp_path / "full", progress=False)
+    n_batches = -(-30 * 8 // 64)  # 30 train sequences of 8 frames, batch 64
+    ck = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
+    assert ck["optimizer"]["param_groups"][0]["lr"] == pytest.approx(2e-3 * 3 * n_batches / 100)
+    with killed_in_epoch(2):
+        train_vae(_cfg(tiny_scene, **kw), tmp_path / "part", progress=False)
+    train_vae(_cfg(tiny_scene, **kw), tmp_path / "part", resume=True, progress=False)
+    again = torch.load(tmp_path / "part" / "last.pt", weights_only=True)
+    assert all(torch.equal(ck["model"][k], again["model"][k]) for k in ck["model"])
+    short = tmp_path / "short"
+    train_vae(_cfg(tiny_scene, epochs=1, lr_warmup=2, lr=2e-3), short, progress=False)  # warm after 2 steps
+    assert torch.load(short / "last.pt", weights_only=True)["optimizer"]["param_groups"][0]["lr"] == 2e-3
+    with pytest.raises(LatentdynError, match="lr_warmup 10 works with lr_schedule constant, not cosine"):
+        train_vae(_cfg(tiny_scene, lr_warmup=10, lr_schedule="cosine"), tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_resume_refuses_other_config_and_new_run_refuses_existing(tiny_scene, tmp_path):
     train_vae(_cfg(tiny_scene, epochs=1), tmp_path / "r", progress=False)
     with pytest.raises(LatentdynError, match="config differs .*lr"):
