@@ -85,6 +85,15 @@ def _gru_step(cfg, d: int):
     return step
 
 
+def unrolled_epochs(cfg) -> float:
+    """A predictor's epochs in full-horizon units: a step unrolls context + the epoch's horizon
+    (``horizon_at``: shorter while a horizon curriculum grows), so it costs that share of a full one."""
+    from latentdyn.dynamics.train import horizon_at
+
+    full = cfg.context + cfg.horizon
+    return sum((cfg.context + horizon_at(cfg, e)) / full for e in range(1, cfg.epochs + 1))
+
+
 def estimate(exp, actions) -> dict | None:
     """Estimated seconds of the stages that would run (``actions`` from ``plan``): {"seconds", "parts"},
     or None when the experiment has no scene-generating stage to size the training from."""
@@ -118,7 +127,7 @@ def estimate(exp, actions) -> dict | None:
             d = vae_dims[0] if vae_dims else 8
             per = _time_steps(_gru_step(cfg, d))
             n_seq = cfg.fresh_sequences or n_train  # the steps only, not the making of fresh sequences
-            parts[s.name] = per * cfg.epochs * math.ceil(n_seq * cfg.windows / cfg.batch_size) * (1 + VALIDATION)
+            parts[s.name] = per * unrolled_epochs(cfg) * math.ceil(n_seq * cfg.windows / cfg.batch_size) * (1 + VALIDATION)
         elif s.kind == "train-convlstm":  # its wall-time budget: that of the stages it matches, or its own
             budget = sum(parts.get(n, 0.0) for n in s.refs.get("budget_from", [])) or cfg.budget_seconds
             if budget:
