@@ -50,9 +50,9 @@ def attach(model, record: dict | None = None, vae=None):
     if vae is None:
         from latentdyn.core.config import from_dict
         from latentdyn.vae.config import TrainVAEConfig
-        from latentdyn.vae.model import BetaVAE
+        from latentdyn.vae.factory import make_vae
 
-        vae = BetaVAE(from_dict(TrainVAEConfig, record["config"]), tuple(record["shape"]))
+        vae = make_vae(from_dict(TrainVAEConfig, record["config"]), tuple(record["shape"]))
     model.add_module("tuned_vae", vae)
     return model
 

@@ -44,7 +44,7 @@ def _vae_step(cfg, shape):
     import torch
 
     from latentdyn.engine.devices import pick_device
-    from latentdyn.vae.model import make_vae
+    from latentdyn.vae.factory import make_vae
 
     dev = pick_device(cfg.device)
     model = make_vae(cfg, shape).to(dev)

@@ -162,9 +162,7 @@ def build(cfg, shape: tuple[int, int, int], context: int = 0) -> tuple[nn.Module
     P = decoder_maps(cfg.likelihood)
     h4, w4 = math.ceil(H / 4), math.ceil(W / 4)
     if cfg.arch == "slots":
-        from latentdyn.vae.slots import build_slots
-
-        return build_slots(cfg, shape)
+        raise LatentdynError("arch slots is the object-slot VAE: build it with latentdyn.vae.factory.make_vae")
     if cfg.arch == "tutorial":
         enc_conv = nn.Sequential(nn.Conv2d(C, 32, 3, 2), nn.ReLU(), nn.Conv2d(32, 64, 3, 2), nn.ReLU(), nn.Flatten())
         with torch.no_grad():
@@ -254,7 +252,7 @@ class BetaVAE(nn.Module):
         self.latent_dim = cfg.latent_dim
         self.latent_shape = latent_shape(cfg, self.shape)  # (d,) or (c, h/8, w/8)
         self.lik = lik.get(cfg.likelihood)
-        self.encoder, self.decoder = build(cfg, self.shape, IAF_CONTEXT if cfg.posterior == "iaf" else 0)
+        self.encoder, self.decoder = self.build_networks(cfg, self.shape, IAF_CONTEXT if cfg.posterior == "iaf" else 0)
         self._enc_head = _last_parametrised(self.encoder)  # from here on float32 under autocast
         self._dec_head = _last_parametrised(self.decoder)
         if cfg.likelihood == "gaussian":
@@ -262,6 +260,10 @@ class BetaVAE(nn.Module):
             self.log_sigma = nn.Parameter(torch.full((self.shape[0], 1, 1), init), requires_grad=cfg.sigma is None)
         self.prior = make_prior(cfg)  # GaussianPrior holds no tensors: a Gaussian model's state dict is unchanged
         self.iaf = make_posterior_flow(cfg)  # None for the Gaussian posterior
+
+    def build_networks(self, cfg, shape: tuple[int, int, int], context: int) -> tuple[nn.Module, nn.Module]:
+        """Encoder and decoder (``build``); a subclass with other halves overrides this."""
+        return build(cfg, shape, context)
 
     @property
     def has_flow(self) -> bool:
@@ -386,16 +388,6 @@ class BetaVAE(nn.Module):
             terms.append(lpx + self.log_prior(z) - lqz)  # (kk, B)
         w = torch.cat(terms)  # (k, B)
         return torch.logsumexp(w, 0) - math.log(k)
-
-
-def make_vae(cfg, shape: tuple[int, int, int]) -> BetaVAE:
-    """The VAE ``cfg.arch`` names for input (C, H, W): the object-slot VAE (``latentdyn.vae.slots``) for
-    ``slots``, else a :class:`BetaVAE`."""
-    if cfg.arch == "slots":
-        from latentdyn.vae.slots import SlotVAE
-
-        return SlotVAE(cfg, shape)
-    return BetaVAE(cfg, shape)
 
 
 def flow_mismatch(model: BetaVAE, state: dict) -> str | None:

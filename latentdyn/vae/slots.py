@@ -201,6 +201,9 @@ class SlotVAE(BetaVAE):
 
     carries_slots = True
 
+    def build_networks(self, cfg, shape: tuple[int, int, int], context: int) -> tuple[nn.Module, nn.Module]:
+        return build_slots(cfg, shape)
+
     @property
     def slot_encoder(self) -> SlotEncoder:
         return self.encoder[0]

@@ -60,7 +60,8 @@ def _train_vae(cfg: TrainVAEConfig, run_dir: Path, resume: bool, progress, verbo
     from latentdyn.engine.loop import Fit, run_epochs
     from latentdyn.engine.tracking import Tracker
     from latentdyn.vae.flow import FlowRecorder
-    from latentdyn.vae.model import channels_last_pays, make_vae, resolve_width
+    from latentdyn.vae.factory import make_vae
+    from latentdyn.vae.model import channels_last_pays, resolve_width
 
     cfg.likelihood = resolve_likelihood(cfg.data, cfg.likelihood, cfg.binarize)  # the saved config says what was used
     if cfg.val_split is None:
@@ -201,7 +202,8 @@ def load_vae(run_dir: str | Path, which: str = "best", device="cpu"):
     import torch
 
     from latentdyn.engine.checkpoint import load_checkpoint
-    from latentdyn.vae.model import channels_last_pays, make_vae
+    from latentdyn.vae.factory import make_vae
+    from latentdyn.vae.model import channels_last_pays
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

@@ -15,7 +15,7 @@ from latentdyn.cli.main import cli
 from latentdyn.core.errors import LatentdynError
 from latentdyn.latents.file import open_latents
 from latentdyn.vae.config import TrainVAEConfig
-from latentdyn.vae.model import make_vae
+from latentdyn.vae.factory import make_vae
 from latentdyn.vae.slot_match import consistency, match_slots
 from latentdyn.vae.slots import ClipFrames, SlotVAE
 from tests.helpers import fails_cleanly
