@@ -111,5 +111,11 @@ def test_analyze_and_latent_map_of_a_slot_vae(slot_pipeline, tmp_path):
     r = run(cli, ["latent-map", "--vae", str(d / "vae"), "--out", str(tmp_path / "map"), "--device", "cpu"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "map" / "slot_map.png").stat().st_size > 1000
+    from latentdyn.pipeline.report.html import Page
+    from latentdyn.pipeline.report.sections import _section_analyze, _section_latent_map
+
+    html = _section_analyze(Page(tmp_path), tmp_path / "an", "analysis")
+    assert "Object slots, matched to the balls" in html and "traversals_slots.png" in html
+    assert "slot_map.png" in _section_latent_map(Page(tmp_path), tmp_path / "map", "latent_map")
     arrays = np.load(tmp_path / "map" / "latent_map.npz")
     assert arrays["slot_codes"].shape == (3 * 12 * 3, 3) and arrays["slot_distance"].shape == (3 * 12, 3)

@@ -221,7 +221,8 @@ def _section_latent_map(page: Page, d: Path, name: str, record: dict | None = No
     figs = [page.image(d / f"{stem}.png", cap) for stem, cap in
             (("latent_map", f"latent map: posterior means of the {split} split"),
              ("manifold", "decoded manifold on an inverse-CDF grid of the prior (no data split)"),
-             ("pairs", f"pairs of the most active dimensions: posterior means of the {split} split"))]
+             ("pairs", f"pairs of the most active dimensions: posterior means of the {split} split"),
+             ("slot_map", f"object slots: each ball's slot, its position numbers coloured by the ball's true place ({split})"))]
     return f'<div class="gallery">{"".join(figs)}</div>'
 
 
@@ -322,6 +323,15 @@ def _section_analyze(page: Page, d: Path, name: str, record: dict | None = None)
                  + page.image(d / "traversals.png", f"latent traversals from codes of the {test} split, dimensions by KL")
                  + page.video(d / "traversals.mp4", f"traversals from codes of the {test} split")
                  + page.image(d / "prior_samples.png", "samples of the prior (no data split)") + "</div>")
+    sl = r.get("slots")
+    if sl:  # a slot VAE: each ball's slot scored against its ball (docs/analysis.md, "Object slots")
+        m, po = sl["matched"], sl["per_object"]
+        parts.append(f"<h3>Object slots, matched to the balls ({_fmt(sl['matched_distance_px']['test'])} px apart on {test})</h3>"
+                     + _table([["slots matched to balls", m["test"]["mig"], m["fit train, score test"]["dci"]["disentanglement"]],
+                               ["each ball's slot against its ball", po["test"]["mig"],
+                                po["fit train, score test"]["dci"]["disentanglement"]]], ["codes", "MIG", "DCI disentanglement"])
+                     + '<div class="gallery">' + page.image(d / "mi_heatmap_per_slot.png", "normalised MI of each ball's slot")
+                     + page.image(d / "traversals_slots.png", "traversals of each ball's slot") + "</div>")
     return "".join(parts)
 
 
