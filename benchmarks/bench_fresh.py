@@ -98,6 +98,11 @@ def main() -> None:
             "last_train_open_loop_se": rows[-1]["train_open_loop_se"],
             "val_open_loop_se": [round(r["val_open_loop_se"], 4) for r in rows]}
         print(label, json.dumps(summary["runs"][label]))
+    fixed, fresh = summary["runs"].values()
+    print(f"ratios, fresh / fixed file (the yardstick, same run): seconds per epoch "
+          f"{fresh['median_epoch_s'] / fixed['median_epoch_s']:.2f}; best val open-loop error "
+          f"{fresh['best_val_open_loop_se'] / fixed['best_val_open_loop_se']:.3f}; worker production / trainer consumption "
+          f"{prod['worker_sequences_per_s'] / fixed['consumed_sequences_per_s']:.2f} (>= 1: the trainer never waits)")
     (a.out / "bench_fresh.json").write_text(json.dumps(summary, indent=1))
     print("figure:", fig)
 

@@ -29,7 +29,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from latentdyn import datasets
 from latentdyn.vae.config import TrainVAEConfig
 from latentdyn.vae.train import train_vae
 

@@ -123,8 +123,10 @@ class TrainingOptions:
     train_split: str = option("train", "The split trained on.", cli=False)
     val_split: str | None = option(None, "The split that selects best.pt and drives early stopping and the plateau "
                                    "schedule (default: val; never test). '' for none.", cli=False)
-    lr_schedule: str = option("constant", "Learning-rate schedule: constant, cosine (to 0 over the epochs), or plateau "
-                              "(halve when the val score stalls for 3 epochs).", choices=("constant", "cosine", "plateau"))
+    lr_schedule: str = option("constant", "Learning-rate schedule: constant, cosine (to 0 over the epochs, set once an epoch), "
+                              "cosine-step (the same over the optimizer steps, set every step: for runs of a few epochs), "
+                              "or plateau (halve when the val score stalls for 3 epochs).",
+                              choices=("constant", "cosine", "cosine-step", "plateau"))
     patience: int = option(0, "Stop when the val score has not improved for this many epochs (0: never).", minimum=0)
     seed: int = seed_option()
     device: str = device_option(training=True)

@@ -22,7 +22,8 @@ from latentdyn.engine.checkpoint import (
     MetricsLog, load_checkpoint, prepare_run_dir, remove_stray_temporaries, save_checkpoint, write_config,
 )
 
-SCHEDULES = ("constant", "cosine", "plateau")
+SCHEDULES = ("constant", "cosine", "cosine-step", "plateau")
+PER_STEP = ("cosine-step",)  # schedules stepped after every optimizer step, not every epoch
 
 
 @dataclass
@@ -63,13 +64,17 @@ class Fit:
     stop: Callable[[int], bool] | None = None  # asked before each epoch (1-based) but the first: True ends training (a time budget)
 
 
-def make_scheduler(optimizer, schedule: str, epochs: int):
+def make_scheduler(optimizer, schedule: str, epochs: int, n_batches: int = 1):
     """The learning-rate schedule: constant, cosine to 0 over the epochs (Loshchilov and Hutter
-    2017, without restarts), or halving when the validation score stops improving (plateau)."""
+    2017, without restarts; stepped once an epoch), the same cosine over the ``epochs * n_batches``
+    optimizer steps, stepped after each (``cosine-step``: for runs of a few epochs, whose last steps
+    then take small ones), or halving when the validation score stops improving (plateau)."""
     import torch
 
     if schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    if schedule == "cosine-step":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs * n_batches))
     if schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=3)
     if schedule != "constant":
@@ -86,7 +91,8 @@ def run_epochs(fit: Fit, dist, device, progress: bool | None = None, verbose: bo
     from latentdyn.engine.progress import Heartbeat, Progress, bars_shown, say
     from latentdyn.engine.threads import ThreadPolicy
 
-    scheduler = make_scheduler(fit.optimizer, fit.schedule, fit.epochs)
+    scheduler = make_scheduler(fit.optimizer, fit.schedule, fit.epochs, fit.n_batches)
+    per_step = fit.schedule in PER_STEP
     threads = ThreadPolicy(fit.threads, adapt=device.type == "cpu")  # free cores, re-read while training
     first, best, log, since_best = start(fit.run_dir, fit.plain, fit.kind, resume, ignore, fit.model, fit.optimizer,
                                          dist, scheduler, fit.defaults)
@@ -112,6 +118,8 @@ def run_epochs(fit: Fit, dist, device, progress: bool | None = None, verbose: bo
             if fit.grad_clip:
                 torch.nn.utils.clip_grad_norm_(fit.model.parameters(), fit.grad_clip)
             fit.optimizer.step()
+            if per_step:
+                scheduler.step()
             threads.step()
             sums += torch.stack([terms[t].detach().sum() for t in fit.terms]).double()
             if k % 50 == 49 and dist.main and not bar.disable:  # a host sync now and then for the bar, never every step
@@ -125,7 +133,7 @@ def run_epochs(fit: Fit, dist, device, progress: bool | None = None, verbose: bo
             score = _shared_score(dist, 0.0, device)
             since_best = 0 if score > best else since_best + 1
             best = max(best, score)
-            _step_schedule(scheduler, score)
+            _step_schedule(None if per_step else scheduler, score)
             continue
         row = {"epoch": epoch, **{f"train_{t}": v for t, v in zip(fit.terms, tr)},
                "lr": fit.optimizer.param_groups[0]["lr"], **(fit.row_extra(epoch) if fit.row_extra else {})}
@@ -137,7 +145,7 @@ def run_epochs(fit: Fit, dist, device, progress: bool | None = None, verbose: bo
         score = _shared_score(dist, fit.score(row), device)
         improved = score > best
         since_best = 0 if improved else since_best + 1
-        _step_schedule(scheduler, score)
+        _step_schedule(None if per_step else scheduler, score)
         best = finish_epoch(fit, epoch, row, score, best, log, scheduler, since_best)
         if tracker is not None:
             tracker.row(row, epoch)

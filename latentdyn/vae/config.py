@@ -31,11 +31,15 @@ class TrainVAEConfig(TrainingOptions):
                            "elsewhere it downloads once, checksum-checked")
     data_dir: str | None = data_dir_option()
     latent_dim: int = option(2, "Latent dimensions.", why="2 gives latent maps one can plot directly", minimum=1, maximum=1024)
-    latent_channels: int = option(0, "resnet: a spatial latent, a map of this many channels at 1/8 of the input's height "
-                                  "and width (latent_dim must then equal channels x ceil(H/8) x ceil(W/8), e.g. 8 x 8 x 8 = "
+    latent_channels: int = option(0, "resnet: a spatial latent, a map of this many channels at 1/8 (latent_stride) of the input's "
+                                  "height and width (latent_dim must then equal channels x ceil(H/8) x ceil(W/8), e.g. 8 x 8 x 8 = "
                                   "512 for 64x64 frames); its predictor can be a convolutional GRU (cell = convgru). "
                                   "0: a flat latent.", minimum=0, maximum=1024,
                                   why="0: a flat latent, the setting of every published figure", key_if_set="added")
+    latent_stride: int = option(8, "A spatial latent's map: one cell per this many input pixels, 8 (the map at 1/8 of "
+                                "the input's height and width) or 4 (1/4: 16 x 16 for 64x64 frames, the map size SimVP "
+                                "predicts in; latent_dim = channels x ceil(H/4) x ceil(W/4)).", minimum=4, maximum=8,
+                                why="8: a map of 8 x 8 for 64x64 frames, fast for the ConvGRU", key_if_set="added")
     slots: int = option(0, "arch slots: the latent's object slots K (one object each, kept in the same slot from "
                         "frame to frame; latentdyn.vae.slots); 0 for the other archs.", minimum=0, maximum=64,
                         why="0: no slots, the other archs' setting", key_if_set="added")

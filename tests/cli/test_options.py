@@ -113,7 +113,7 @@ def test_bounds_and_choices_are_one_line_errors_naming_the_option(tmp_path):
     out = str(tmp_path / "r")
     fails_cleanly(CliRunner().invoke(cli, ["train", "vae", "--out", out, "--epochs", "0"]), "--epochs 0: must be at least 1")
     fails_cleanly(CliRunner().invoke(cli, ["train", "dynamics", "--out", out, "--set", "lr_schedule=\"wavy\""]),
-                  "--lr-schedule wavy: use one of constant, cosine, plateau")
+                  "--lr-schedule wavy: use one of constant, cosine, cosine-step, plateau")
     with pytest.raises(LatentdynError, match=r"stages\.vae\.beta = -1\.0: must be at least 0"):
         from_dict(TrainVAEConfig, {"beta": -1.0}, "stages.vae")
 

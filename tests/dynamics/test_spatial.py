@@ -24,10 +24,10 @@ from latentdyn.vae.model import BetaVAE
 from tests.helpers import fails_cleanly
 
 
-@pytest.mark.parametrize("size, grid", [(64, 8), (28, 4), (30, 4)])
-def test_spatial_vae_shapes(size, grid):
+@pytest.mark.parametrize("size, grid, stride", [(64, 8, 8), (28, 4, 8), (30, 4, 8), (64, 16, 4), (30, 8, 4), (29, 8, 4)])
+def test_spatial_vae_shapes(size, grid, stride):
     c = 3
-    cfg = TrainVAEConfig(latent_dim=c * grid * grid, latent_channels=c, width=4, likelihood="gaussian")
+    cfg = TrainVAEConfig(latent_dim=c * grid * grid, latent_channels=c, width=4, likelihood="gaussian", latent_stride=stride)
     torch.manual_seed(0)
     m = BetaVAE(cfg, (1, size, size))
     assert m.latent_shape == (c, grid, grid)
@@ -41,21 +41,29 @@ def test_spatial_vae_shapes(size, grid):
     assert BetaVAE(TrainVAEConfig(latent_dim=5, width=4, likelihood="gaussian"), (1, size, size)).latent_shape == (5,)
 
 
-def test_spatial_latent_is_where_the_image_is():
+@pytest.mark.parametrize("stride", [8, 4])
+def test_spatial_latent_is_where_the_image_is(stride):
     """A latent map cell reads mostly its own part of the image: changing the image's bottom-right
     corner moves the bottom-right cells' means far more than the top-left ones (which move a little
     only through the group normalisation's statistics)."""
     torch.manual_seed(0)
-    m = BetaVAE(TrainVAEConfig(latent_dim=2 * 8 * 8, latent_channels=2, width=4, likelihood="gaussian"), (1, 64, 64)).eval()
+    g = 64 // stride
+    m = BetaVAE(TrainVAEConfig(latent_dim=2 * g * g, latent_channels=2, width=4, likelihood="gaussian", latent_stride=stride),
+                (1, 64, 64)).eval()
     x = torch.rand(1, 1, 64, 64)
     y = x.clone()
     y[..., 48:, 48:] = 1.0 - y[..., 48:, 48:]
     with torch.no_grad():
-        diff = (m.encode(x)[0] - m.encode(y)[0]).abs().view(2, 8, 8)  # the mu maps
-    assert diff[:, 6:, 6:].mean() > 3 * diff[:, :2, :2].mean()
+        diff = (m.encode(x)[0] - m.encode(y)[0]).abs().view(2, g, g)  # the mu maps
+    q = g // 4
+    assert diff[:, -q:, -q:].mean() > 3 * diff[:, :q, :q].mean()
 
 
 def test_spatial_latent_refusals():
+    with pytest.raises(LatentdynError, match=r"latent_stride 6: use 8 \(a map at 1/8 of the input's size\) or 4"):
+        BetaVAE(TrainVAEConfig(latent_dim=2 * 11 * 11, latent_channels=2, latent_stride=6, likelihood="gaussian"), (1, 64, 64))
+    with pytest.raises(LatentdynError, match=r"a 2 x 16 x 16 map has 512 dimensions; set latent_dim = 512"):
+        BetaVAE(TrainVAEConfig(latent_dim=128, latent_channels=2, latent_stride=4, likelihood="gaussian"), (1, 64, 64))
     with pytest.raises(LatentdynError, match=r"a 8 x 8 x 8 map has 512 dimensions; set latent_dim = 512"):
         BetaVAE(TrainVAEConfig(latent_dim=64, latent_channels=8, likelihood="gaussian"), (1, 64, 64))
     with pytest.raises(LatentdynError, match="needs --arch resnet, not mlp"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -80,6 +81,26 @@ def test_cosine_schedule_lowers_the_rate_and_resumes_with_it(ball, tmp_path, mon
     train_vae(vae_config(ball, epochs=4, lr_schedule="cosine"), tmp_path / "r", resume=True, progress=False, verbose=False)
     resumed = [json.loads(x)["lr"] for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert resumed == pytest.approx(straight)  # the schedule's state came back with the checkpoint
+
+
+def test_cosine_step_anneals_within_epochs_to_zero_and_resumes(ball, tmp_path):
+    """cosine-step sets the rate after every optimizer step: the rate an epoch ends with is the cosine at
+    that epoch's last step (k steps of n in all: lr (1 + cos(pi k / n)) / 2), 0 after the last."""
+    cfg = vae_config(ball, epochs=3, lr_schedule="cosine-step")
+    train_vae(cfg, tmp_path / "s", progress=False, verbose=False)
+    straight = [json.loads(x)["lr"] for x in (tmp_path / "s" / "metrics.jsonl").read_text().splitlines()]
+    per_epoch = -(-checkpoint.load_checkpoint(tmp_path / "s" / "last.pt")["data"]["n_train"] // cfg.batch_size)
+    want = [1e-3 * (1 + math.cos(math.pi * e / 3)) / 2 for e in (1, 2, 3)]
+    assert per_epoch > 1 and straight == pytest.approx(want, abs=1e-12)
+    with killed_in_epoch(2):
+        train_vae(vae_config(ball, epochs=3, lr_schedule="cosine-step"), tmp_path / "r", progress=False, verbose=False)
+    train_vae(vae_config(ball, epochs=3, lr_schedule="cosine-step"), tmp_path / "r", resume=True, progress=False,
+              verbose=False)
+    resumed = [json.loads(x)["lr"] for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert resumed == pytest.approx(straight, abs=1e-12)
+    a = checkpoint.load_checkpoint(tmp_path / "s" / "last.pt")["model"]
+    b = checkpoint.load_checkpoint(tmp_path / "r" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the same steps at the same rates
 
 
 def test_tensorboard_holds_the_metrics_rows(ball, tmp_path):
