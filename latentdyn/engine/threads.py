@@ -24,8 +24,9 @@ The rules, in order:
 4. **The work's size**: where more than one thread is free, about ``TRIAL`` seconds of steps are
    timed at the free count and then at one thread (median step times; the loop's validation and
    checkpoints do not count: ``pause``), and the faster count is kept (one thread unless the others
-   gain at least ``GAIN``), timed again after ``RETRY`` seconds, so a job never runs slower for
-   having more threads.
+   gain at least ``GAIN``), timed again after ``RETRY`` seconds (``RETRY_CLOSE`` when the two were
+   within a factor ``CLOSE``: a one-second trial is noisy), so a job never runs slower for having
+   more threads.
 
 torchrun sets ``OMP_NUM_THREADS=1`` in each process unless it is set already: that counts as fixed
 (rule 1), so its processes run one thread each unless ``LATENTDYN_THREADS`` says otherwise. The
@@ -42,6 +43,9 @@ INTERVAL = 2.0  # seconds between readings of the free cores
 TRIAL = 1.0  # seconds of steps timed at each thread count when choosing by the work's size
 GAIN = 1.05  # more threads are kept only when they make the steps at least this much faster
 RETRY = 300.0  # seconds after which a choice for the same free cores is timed again (the work may change)
+CLOSE = 1.25  # a trial whose counts differ by less than this factor is timed again after RETRY_CLOSE seconds:
+RETRY_CLOSE = 20.0  # measured, a one-second trial can read two threads as no faster (45 against 48 ms a step) where
+# they are 1.4 times faster (31 against 44 ms), and a stage shorter than RETRY kept that choice (docs/results.md)
 ENV = "LATENTDYN_THREADS"
 
 
@@ -124,7 +128,7 @@ class ThreadPolicy:
         self.cores = usable_cores(workers)
         self.adapt = adapt and self.fixed is None and self.cores > 1
         self.meter = CpuMeter() if self.adapt else None
-        self.best: dict[int, tuple[int, float]] = {}  # free cores -> (the count the trial chose, when)
+        self.best: dict[int, tuple[int, float, float]] = {}  # free cores -> (the count chosen, when, retry after s)
         self.trial: list = []  # [(threads, [step durations])] while timing
         self.prev: float | None = None  # when the previous step ended (None after a pause)
         self.free = self.cores
@@ -174,7 +178,7 @@ class ThreadPolicy:
         chosen = self.best.get(self.free)
         if self.free <= 1:
             self._set(1)
-        elif chosen is not None and now - chosen[1] < RETRY:
+        elif chosen is not None and now - chosen[1] < chosen[2]:
             self._set(chosen[0])
         else:  # time the free count, then one thread, on this work
             self._set(self.free)
@@ -193,7 +197,8 @@ class ThreadPolicy:
         (nf, tf), (_, t1) = self.trial
         one, more = sorted(t1)[len(t1) // 2], sorted(tf)[len(tf) // 2]  # median step times
         choice = nf if one >= GAIN * more else 1
-        self.best[nf] = (choice, now)
+        close = max(one, more) < CLOSE * min(one, more)
+        self.best[nf] = (choice, now, RETRY_CLOSE if close else RETRY)
         self.trial = []
         self._set(choice)
         self.meter.others()  # the trial's own load does not count as another's at the next reading

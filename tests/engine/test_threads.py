@@ -71,9 +71,16 @@ def test_the_trial_keeps_one_thread_unless_more_are_faster(clean_env):
     p.trial = [(p.cores, [0.01] * 4 + [5.0]), (1, [0.02] * 5)]  # twice as fast at all cores; one slow outlier
     p._next_trial(now)
     assert p.best[p.cores][0] == p.cores and torch.get_num_threads() == p.cores
+    assert p.best[p.cores][2] == T.RETRY  # a clear choice is kept for RETRY seconds
     p.trial = [(p.cores, [0.0098] * 5), (1, [0.0100] * 5)]  # within GAIN of one thread: one
     p._next_trial(now)
     assert p.best[p.cores][0] == 1 and torch.get_num_threads() == 1
+    assert p.best[p.cores][2] == T.RETRY_CLOSE  # a close one is timed again soon
+    p.free, p.next = p.cores, 0.0
+    p.meter.others = lambda: 0.0  # nothing else running
+    p.best[p.cores] = (1, time.monotonic() - T.RETRY_CLOSE - 1, T.RETRY_CLOSE)
+    p.step()
+    assert p.trial == [(p.cores, [])] and torch.get_num_threads() == p.cores  # the close choice is being timed again
 
 
 def test_a_pause_skips_the_gap_and_keeps_the_trial(clean_env):
