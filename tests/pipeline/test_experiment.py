@@ -341,8 +341,11 @@ def test_bundled_experiments_load_and_link():
     r40 = X.load_experiment("three_balls", profile="quick").stage("rollout_40").settings
     assert (r40.horizon, r40.context, r40.samples) == (40, 10, 4)
     full = X.load_experiment("three_balls")  # the VAE on the first 1000 of the 4000 training sequences
-    assert full.stage("vae").settings.limit == 100 * 1000 and full.stage("vae").settings.epochs == 6
-    assert X.load_experiment("three_balls", profile="quick").stage("vae").settings.limit == 0
+    assert full.stage("vae").settings.limit == 100 * 1000 and full.stage("vae").settings.epochs == 4
+    assert full.stage("vae").settings.lr_schedule == "cosine-step"
+    quick = X.load_experiment("three_balls", profile="quick")
+    assert quick.stage("vae").settings.limit == 0
+    assert (quick.stage("oracle").settings.epochs, full.stage("oracle").settings.epochs) == (16, 60)  # the quick oracle
     demo = X.load_experiment("bouncing_ball", profile="demo")
     assert demo.stage("vae").settings.arch == "mlp" and demo.stage("scenes").settings.scene == "light_ball"
     maps = X.load_experiment("latent_maps")
