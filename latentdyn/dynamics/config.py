@@ -71,6 +71,11 @@ class TrainDynamicsConfig(TrainingOptions):
     sample_inputs: bool = option(False, "Train on inputs drawn from the posteriors, z ~ N(mu, exp(logvar)), instead of "
                                  "their means (the targets stay the means).", flag="--sample-inputs/--mean-inputs",
                                  why="the means: the setting of the published figures", key_if_set=True)
+    init: str | None = option(None, "A dynamics run whose best weights start this predictor (fine-tuning, e.g. with the "
+                              "frame loss or the decoder trained on predictions after training on the latent loss alone; "
+                              "the same cell, sizes and VAE; the optimiser starts afresh, and a decoder the run tuned is "
+                              "not carried over). In an experiment: a train-dynamics stage.", metavar="RUN",
+                              why="none: the predictor starts from random weights", key_if_set=True)
     fresh_sequences: int = option(0, "Training sequences drawn anew every epoch from the latents file's scene definition "
                                   "(simulated, rendered and encoded by the file's VAE; for state latents the simulated "
                                   "states), in place of the file's training sequences; validation, test and the input "

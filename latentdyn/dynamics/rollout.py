@@ -298,7 +298,8 @@ def run_rollout(vae_run: str | Path, dynamics_run: str | Path, data: str | Path,
         tmp.write_text(json.dumps(_finite(result), indent=2, allow_nan=False) + "\n")  # strict JSON: NaN -> null
     plot_errors(result, out / "error_vs_horizon.png")
     if cfg.video_sequences:  # 0: no video (minimum=0 allows it)
-        write_rollout_video(truth[: cfg.video_sequences, : K + H], pred[: cfg.video_sequences], K, ids, out, cfg.fps)
+        shown = {label: methods[name][: cfg.video_sequences] for name, label in FILMED.items() if name in methods}
+        write_rollout_video(truth[: cfg.video_sequences, : K + H], pred[: cfg.video_sequences], K, ids, out, cfg.fps, shown)
     return result
 
 
@@ -350,6 +351,7 @@ def _finite(x):
     return x
 
 
+FILMED = {"convlstm": "ConvLSTM", "state_oracle": "state oracle"}  # rows filmed beside the model, when scored
 FIGURE_WIDTH = 10.5  # inches: the report shows figures at 96 px per inch, and its column holds about 11
 
 

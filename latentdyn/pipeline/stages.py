@@ -2,7 +2,7 @@
 
 A stage's table in an experiment file holds the keys of its kind's config dataclass (the same
 dataclass the CLI command and the Python API take, see ``latentdyn.core.options``), plus
-``kind``. Input fields (``data``, ``vae``, ``dynamics``, ``latents``, ``maps``, ``budget_from``) name
+``kind``. Input fields (``data``, ``vae``, ``dynamics``, ``latents``, ``init``, ``maps``, ``budget_from``) name
 earlier stages; before the stage runs they are replaced by those stages' outputs (a list field by
 a list of them), so the runner calls the Python API (``latentdyn.api``) with a config that holds
 plain paths, and saves it as the stage folder's ``config.toml``.
@@ -200,7 +200,8 @@ KINDS: dict[str, Kind] = {
     "encode": Kind(EncodeConfig, {"latents": "latents.h5"}, {"data": ("generate", "file"), "vae": ("train-vae",)}, _encode),
     "encode-states": Kind(EncodeStatesConfig, {"latents": "latents.h5"}, {"data": ("generate", "file")}, _encode_states),
     "train-dynamics": Kind(TrainDynamicsConfig, {"run": "", "checkpoint": "best.pt"},
-                           {"latents": ("encode", "encode-states"), "vae": ("train-vae",)}, _train_dynamics, training=True),
+                           {"latents": ("encode", "encode-states"), "vae": ("train-vae",), "init": ("train-dynamics",)},
+                           _train_dynamics, training=True),
     "train-convlstm": Kind(TrainConvLSTMConfig, {"run": "", "checkpoint": "best.pt"},
                            {"data": ("generate", "file"), "budget_from": ("train-vae", "train-dynamics")}, _train_convlstm,
                            training=True),

@@ -250,32 +250,43 @@ def scene_video(
     return write_video(frames, out, fps)
 
 
-def write_rollout_video(truth: np.ndarray, pred: np.ndarray, K: int, ids, out: Path, fps: float) -> list[Path]:
-    """Per sequence [truth | prediction | |error|]; observed frames framed green, predicted red."""
-    frames = rollout_frames(truth, pred, K, ids)
+def write_rollout_video(truth: np.ndarray, pred: np.ndarray, K: int, ids, out: Path, fps: float,
+                        others: dict[str, np.ndarray] | None = None) -> list[Path]:
+    """Per sequence [truth | prediction | other predictors ... | |error|]; observed frames framed green,
+    predicted red (``rollout_frames``)."""
+    frames = rollout_frames(truth, pred, K, ids, others)
     return [write_video(frames, out / "rollout.mp4", fps), write_video(frames, out / "rollout.gif", fps)]
 
 
-def rollout_frames(truth: np.ndarray, pred: np.ndarray, K: int, ids) -> np.ndarray:
+def rollout_frames(truth: np.ndarray, pred: np.ndarray, K: int, ids, others: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """The rollout film as uint8 frames (L, H, W, 3): truth (S, L, h, w, C) beside the prediction
-    (S, L - K, h, w, C) after K observed frames, and their difference."""
+    (S, L - K, h, w, C) after K observed frames, then each of ``others`` (label -> predictions of the
+    same shape as ``pred``, e.g. a same-budget baseline, filmed side by side), then the prediction's
+    absolute error."""
     S, L, h, w, C = truth.shape
-    full = truth.copy()
-    full[:, K:] = pred  # the prediction panel shows the observed frames, then the predictions
-    err = np.abs(full - truth)
+    others = others or {}
+
+    def after_context(p: np.ndarray) -> np.ndarray:  # (S, L, h, w, C): the observed frames, then p
+        full = truth.copy()
+        full[:, K:] = p[:S]
+        return full
+
+    shown = [after_context(pred), *(after_context(p) for p in others.values())]
+    err = np.abs(shown[0] - truth)
     s = auto_scale(h, 84)
     panels = []
     for k in range(S):
         cols = []
-        for j, x in enumerate((truth[k], full[k], err[k])):
+        for j, x in enumerate((truth[k], *(f[k] for f in shown), err[k])):
             rgb = upscale((np.clip(x, 0, 1) * 255).round().astype(np.uint8).repeat(3 // C, -1), s)  # (L, h*s, w*s, 3)
             rgb = np.pad(rgb, ((0, 0), (2, 2), (2, 2), (0, 0)))
-            if j == 1:
+            if 1 <= j <= len(shown):  # a predictor's column
                 rgb[:K, :2], rgb[:K, -2:], rgb[:K, :, :2], rgb[:K, :, -2:] = [(40, 200, 80)] * 4  # observed: green
                 rgb[K:, :2], rgb[K:, -2:], rgb[K:, :, :2], rgb[K:, :, -2:] = [(230, 70, 50)] * 4  # predicted: red
             cols.append(rgb)
         gap = np.full((L, cols[0].shape[1], 3, 3), 24, np.uint8)
-        panels.append(np.concatenate([cols[0], gap, cols[1], gap, cols[2]], axis=2))
-    title = [f"step {t + 1}/{L}  " + ("observed" if t < K else f"predicted +{t - K + 1}") + "   truth | prediction | error"
+        panels.append(np.concatenate([c for col in cols for c in (col, gap)][:-1], axis=2))
+    names = " | ".join(["truth", "prediction", *others, "error"])
+    title = [f"step {t + 1}/{L}  " + ("observed" if t < K else f"predicted +{t - K + 1}") + f"   {names}"
              for t in range(L)]
     return grid(panels, labels=[f"seq {i}" for i in ids[:S]], columns=1 if S <= 2 else 2, title=title)

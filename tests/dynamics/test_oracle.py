@@ -147,3 +147,33 @@ def test_decoder_trained_on_predictions(scene_file, small_vae, tmp_path):
     assert a["se_per_frame"] != b["se_per_frame"]  # two decoders, two sets of frames from the same predictions
     fails_cleanly(run(cli, ["train", "dynamics", "--latents", str(d / "lat.h5"), "--out", str(d / "x"), "--decoder-finetune",
                             *common]), "--frame-loss-weight > 0")
+
+
+def test_init_starts_from_a_trained_run(small_vae, tmp_path):
+    """init: the predictor starts with the weights of a trained run's best.pt (here with a step too small
+    to move them), with or without the tuned decoder after it;
+    another size or another VAE's latents are refused in one line."""
+    import torch
+
+    from latentdyn.dynamics.train import load_dynamics
+
+    run = CliRunner().invoke
+    d = tmp_path
+    base = ["train", "dynamics", "--latents", str(small_vae / "lat.h5"), "--context", "3", "--horizon", "4", *COMMON]
+    r = run(cli, [*base, "--out", str(d / "a"), "--epochs", "2", "--hidden", "8"])
+    assert r.exit_code == 0, r.output
+    r = run(cli, [*base, "--out", str(d / "b"), "--epochs", "1", "--hidden", "8", "--init", str(d / "a"), "--lr", "1e-12"])
+    assert r.exit_code == 0, r.output
+    a, b = load_dynamics(d / "a")[0], load_dynamics(d / "b")[0]
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(q, p, atol=1e-6, rtol=0, msg=name)
+    r = run(cli, [*base, "--out", str(d / "z"), "--epochs", "1", "--hidden", "8", "--lr", "1e-12"])  # no init
+    z = load_dynamics(d / "z")[0]
+    assert any((p - q).abs().max() > 1e-3 for p, q in zip(a.state_dict().values(), z.state_dict().values()))  # can fail
+    r = run(cli, [*base, "--out", str(d / "c"), "--epochs", "1", "--hidden", "8", "--init", str(d / "a"), "--vae",
+                  str(small_vae / "vae"), "--frame-loss-weight", "0.1", "--decoder-finetune"])
+    assert r.exit_code == 0, r.output
+    fails_cleanly(run(cli, [*base, "--out", str(d / "x"), "--hidden", "16", "--init", str(d / "a")]),
+                  "--init", "another cell or size", "--hidden")
+    fails_cleanly(run(cli, [*base, "--out", str(d / "y"), "--init", str(d / "nothing")]), "does not exist")
+    assert not (d / "x").exists() and not (d / "y").exists()

@@ -119,3 +119,16 @@ def test_three_balls_dynamics_can_read_the_vae_stage():
     assert json.dumps(exp.resolved["stages"]["dynamics"]["vae"]) == '"vae"'
     with pytest.raises(LatentdynError, match="is a encode stage|must be train-vae"):
         P.load_experiment("three_balls", ["dynamics.vae=encode"], "quick")
+
+
+def test_init_names_a_train_dynamics_stage():
+    from latentdyn.pipeline import plan as P
+
+    exp = P.load_experiment("three_balls", ["oracle.init=dynamics"], "quick")
+    assert exp.stage("oracle").refs["init"] == ["dynamics"]
+    P.compute_keys(exp)
+    other = P.load_experiment("three_balls", ["oracle.init=dynamics", "dynamics.hidden=64"], "quick")
+    P.compute_keys(other)
+    assert other.stage("oracle").key != exp.stage("oracle").key  # the init run's key is part of the fine-tune's
+    with pytest.raises(LatentdynError, match="must be train-dynamics|is a encode stage"):
+        P.load_experiment("three_balls", ["oracle.init=encode"], "quick")

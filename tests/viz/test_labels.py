@@ -43,6 +43,28 @@ def test_rollout_film_labels_are_readable():
     assert _text_height(frames[0, : video.label_size(88) + 8]) >= 12
 
 
+def test_rollout_film_shows_other_predictors_side_by_side():
+    from latentdyn.dynamics.rollout import rollout_frames
+
+    truth = np.zeros((1, 6, 28, 28, 1), np.float32)
+    truth[:, :, 10:18, 10:18] = 1.0  # a square that stays put
+    model = truth[:, 3:].copy()  # a perfect prediction: its error column stays black
+    lost = np.zeros_like(model)  # a predictor that loses the square
+
+    def squares(frame):  # white squares along the row through the squares' middle, left to right
+        white = (frame[len(frame) // 2 :].min(-1) > 200).astype(int)  # (H/2, W): white pixels below the text
+        row = white[white.sum(1).argmax()]
+        return int((np.diff(row) == 1).sum())
+
+    two = rollout_frames(truth, model, 3, [0])
+    three = rollout_frames(truth, model, 3, [0], {"ConvLSTM": lost})
+    assert three.shape[:2] == two.shape[:2] and three.shape[2] > two.shape[2]  # one column more
+    assert squares(two[5]) == 2 and squares(three[2]) == 3  # observed: truth | prediction | ConvLSTM show it
+    assert squares(three[5]) == 2  # predicted: the ConvLSTM lost it, the perfect model's error is black
+    swapped = rollout_frames(truth, lost, 3, [0], {"ConvLSTM": model})
+    assert squares(swapped[5]) == 3  # ConvLSTM's column shows it, and the lost model's error column too
+
+
 def _recorder(tmp_path, rows, val_split="val"):
     from latentdyn.vae.config import TrainVAEConfig
     from latentdyn.vae.flow import FlowRecorder
