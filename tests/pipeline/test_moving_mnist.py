@@ -32,9 +32,17 @@ def plan_lines(output: str) -> dict[str, str]:
 @pytest.mark.parametrize("profile", [None, "quick"])
 def test_benchmark_files_load_with_openstl_protocol(name, scene, profile):
     exp = X.load_experiment(name, profile=profile)
-    assert [s.name for s in exp.stages] == STAGES[:4] + ["convlstm"] + STAGES[4:] and exp.info.name == name
+    tune = ["tune"] if name == "moving_mnist" else []  # the decoder trained on predictions, after the predictor
+    assert [s.name for s in exp.stages] == STAGES[:4] + tune + ["convlstm"] + STAGES[4:] and exp.info.name == name
     conv = exp.stage("convlstm")  # the same-budget ConvLSTM: the same sequences, the budget of the VAE and predictor
-    assert conv.refs == {"data": ["scenes"], "budget_from": ["vae", "dynamics"]}
+    assert conv.refs == {"data": ["scenes"], "budget_from": ["vae", "dynamics", *tune]}
+    if tune:  # fine-tunes the predictor (the same size), and the rollout reads it
+        t, d = exp.stage("tune"), exp.stage("dynamics")
+        assert t.refs == {"latents": ["encode"], "init": ["dynamics"], "vae": ["vae"]}
+        assert t.settings.decoder_finetune and t.settings.frame_loss_weight > 0
+        assert [getattr(t.settings, k) for k in ("cell", "hidden", "kernel", "layers", "context", "horizon")] == \
+            [getattr(d.settings, k) for k in ("cell", "hidden", "kernel", "layers", "context", "horizon")]
+        assert exp.stage("rollout").refs["dynamics"] == ["tune"]
     assert (conv.settings.context, conv.settings.horizon) == (10, 10)
     assert exp.stage("rollout").refs["pixel_baseline"] == ["convlstm"]
     v, d = exp.stage("vae").settings, exp.stage("dynamics").settings  # the spatial latent and its convolutional GRU
@@ -80,7 +88,7 @@ def test_missing_mnist_leaves_its_branch_unavailable(tmp_path, monkeypatch):
     r = run("run", "moving_mnist", "--out", tmp_path / "r", "--dry-run", "--profile", "quick")
     assert r.exit_code == 0, r.output
     lines = plan_lines(r.output)
-    for name in STAGES[:-1] + ["convlstm"]:  # every stage but the report reads the sprite scenes
+    for name in STAGES[:-1] + ["tune", "convlstm"]:  # every stage but the report reads the sprite scenes
         assert "(cannot run here: mnist is not available offline" in lines[name], lines[name]
     assert "cannot run here" not in lines["report"]
     r = run("run", "moving_mnist", "--out", tmp_path / "r", "--profile", "quick")
