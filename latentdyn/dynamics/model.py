@@ -185,3 +185,24 @@ def load_dynamics(run_dir: str | Path, which: str = "best", device="cpu"):
     if hasattr(model, "tuned_vae"):
         model.tuned_vae.requires_grad_(False)
     return model, cfg, ck
+
+
+def start_from(model, cfg, vae_sha256: str, latent_shape) -> None:
+    """Load the predictor weights of the run ``cfg.init`` (a ``TrainDynamicsConfig``) into ``model``; a
+    one-line error when that
+    run predicts another VAE's latents or has another cell or size."""
+    from latentdyn.engine.checkpoint import load_checkpoint
+
+    path = Path(cfg.init) / "best.pt"
+    ck = load_checkpoint(path, "dynamics")
+    data = ck.get("data", {})
+    if data.get("vae_sha256") != vae_sha256 or list(data.get("latent_shape") or []) != list(latent_shape):
+        raise LatentdynError(f"--init {cfg.init} predicts the latents of another VAE or latent shape than {cfg.latents}; "
+                             f"start from a run trained on {cfg.latents}")
+    weights = {k: v for k, v in ck["model"].items() if not k.startswith("tuned_vae.")}
+    try:
+        model.load_state_dict(weights)  # before a tuned decoder is attached: the predictor's weights alone
+    except RuntimeError as e:
+        first = str(e).splitlines()[0][:100]
+        raise LatentdynError(f"--init {cfg.init} has another cell or size than this predictor ({first}); give the same "
+                             f"--cell, --hidden, --kernel and --layers as that run") from None

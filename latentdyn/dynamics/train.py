@@ -247,6 +247,8 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
     model = make_predictor(cfg, latent_shape).to(device)
     model.fit_scales(mu)  # on every training sequence, the same on every rank; the checkpoint's when resuming
     if cfg.init:  # fine-tuning: the weights of a trained run (resuming loads this run's own checkpoint over them)
+        from latentdyn.dynamics.model import start_from
+
         start_from(model, cfg, vae_sha256, latent_shape)
     frames = val_frames = tuned = None
     tuned_terms: tuple[str, ...] = ()
@@ -338,26 +340,6 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
         _fresh_figure(run_dir)
     distributed.finish(model, dist, run_dir, cfg.batch_size)
     return row
-
-
-def start_from(model, cfg: TrainDynamicsConfig, vae_sha256: str, latent_shape) -> None:
-    """Load the predictor weights of the run ``cfg.init`` into ``model``; a one-line error when that
-    run predicts another VAE's latents or has another cell or size."""
-    from latentdyn.engine.checkpoint import load_checkpoint
-
-    path = Path(cfg.init) / "best.pt"
-    ck = load_checkpoint(path, "dynamics")
-    data = ck.get("data", {})
-    if data.get("vae_sha256") != vae_sha256 or list(data.get("latent_shape") or []) != list(latent_shape):
-        raise LatentdynError(f"--init {cfg.init} predicts the latents of another VAE or latent shape than {cfg.latents}; "
-                             f"start from a run trained on {cfg.latents}")
-    weights = {k: v for k, v in ck["model"].items() if not k.startswith("tuned_vae.")}
-    try:
-        model.load_state_dict(weights)  # before a tuned decoder is attached: the predictor's weights alone
-    except RuntimeError as e:
-        first = str(e).splitlines()[0][:100]
-        raise LatentdynError(f"--init {cfg.init} has another cell or size than this predictor ({first}); give the same "
-                             f"--cell, --hidden, --kernel and --layers as that run") from None
 
 
 def _fresh_stream(cfg: TrainDynamicsConfig, ids, resume: bool):
