@@ -188,9 +188,8 @@ def load_dynamics(run_dir: str | Path, which: str = "best", device="cpu"):
 
 
 def start_from(model, cfg, vae_sha256: str, latent_shape) -> None:
-    """Load the predictor weights of the run ``cfg.init`` (a ``TrainDynamicsConfig``) into ``model``; a
-    one-line error when that
-    run predicts another VAE's latents or has another cell or size."""
+    """Load the predictor weights of the run ``cfg.init`` (a ``TrainDynamicsConfig``) into ``model``;
+    a one-line error when that run predicts another VAE's latents or has another cell or size."""
     from latentdyn.engine.checkpoint import load_checkpoint
 
     path = Path(cfg.init) / "best.pt"
