@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import h5py
 import numpy as np
@@ -176,4 +177,13 @@ def test_init_starts_from_a_trained_run(small_vae, tmp_path):
     fails_cleanly(run(cli, [*base, "--out", str(d / "x"), "--hidden", "16", "--init", str(d / "a")]),
                   "--init", "another cell or size", "--hidden")
     fails_cleanly(run(cli, [*base, "--out", str(d / "y"), "--init", str(d / "nothing")]), "does not exist")
-    assert not (d / "x").exists() and not (d / "y").exists()
+    other = d / "other.h5"  # the same latents as if another VAE had made them: a run on them is refused
+    shutil.copy(small_vae / "lat.h5", other)
+    with h5py.File(other, "r+") as f:
+        f.attrs["vae_sha256"] = "f" * 64
+    other_base = [base[0], base[1], "--latents", str(other), *base[4:]]
+    r = run(cli, [*other_base, "--out", str(d / "o"), "--epochs", "1", "--hidden", "8"])
+    assert r.exit_code == 0, r.output
+    fails_cleanly(run(cli, [*base, "--out", str(d / "w"), "--hidden", "8", "--init", str(d / "o")]),
+                  "--init", "another VAE", "start from a run trained on")
+    assert not any((d / n).exists() for n in ("x", "y", "w"))
