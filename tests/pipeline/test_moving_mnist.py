@@ -32,17 +32,16 @@ def plan_lines(output: str) -> dict[str, str]:
 @pytest.mark.parametrize("profile", [None, "quick"])
 def test_benchmark_files_load_with_openstl_protocol(name, scene, profile):
     exp = X.load_experiment(name, profile=profile)
-    tune = ["tune"] if name == "moving_mnist" else []  # the decoder trained on predictions, after the predictor
-    assert [s.name for s in exp.stages] == STAGES[:4] + tune + ["convlstm"] + STAGES[4:] and exp.info.name == name
-    conv = exp.stage("convlstm")  # the same-budget ConvLSTM: the same sequences, the budget of the VAE and predictor
-    assert conv.refs == {"data": ["scenes"], "budget_from": ["vae", "dynamics", *tune]}
-    if tune:  # fine-tunes the predictor (the same size), and the rollout reads it
-        t, d = exp.stage("tune"), exp.stage("dynamics")
-        assert t.refs == {"latents": ["encode"], "init": ["dynamics"], "vae": ["vae"]}
-        assert t.settings.decoder_finetune and t.settings.frame_loss_weight > 0
-        assert [getattr(t.settings, k) for k in ("cell", "hidden", "kernel", "layers", "context", "horizon")] == \
-            [getattr(d.settings, k) for k in ("cell", "hidden", "kernel", "layers", "context", "horizon")]
-        assert exp.stage("rollout").refs["dynamics"] == ["tune"]
+    # the decoder trained on predictions (tune) after the predictor, then the same-budget ConvLSTM
+    assert [s.name for s in exp.stages] == STAGES[:4] + ["tune", "convlstm"] + STAGES[4:] and exp.info.name == name
+    conv = exp.stage("convlstm")  # the same sequences, the budget of the VAE, the predictor and its fine-tune
+    assert conv.refs == {"data": ["scenes"], "budget_from": ["vae", "dynamics", "tune"]}
+    t, d = exp.stage("tune"), exp.stage("dynamics")  # fine-tunes the predictor (the same size), the rollout reads it
+    assert t.refs == {"latents": ["encode"], "init": ["dynamics"], "vae": ["vae"]}
+    assert t.settings.decoder_finetune and t.settings.frame_loss_weight > 0
+    assert [getattr(t.settings, k) for k in ("cell", "hidden", "kernel", "layers", "context", "horizon")] == \
+        [getattr(d.settings, k) for k in ("cell", "hidden", "kernel", "layers", "context", "horizon")]
+    assert exp.stage("rollout").refs["dynamics"] == ["tune"]
     assert (conv.settings.context, conv.settings.horizon) == (10, 10)
     assert exp.stage("rollout").refs["pixel_baseline"] == ["convlstm"]
     v, d = exp.stage("vae").settings, exp.stage("dynamics").settings  # the spatial latent and its convolutional GRU
@@ -101,6 +100,6 @@ def test_moving_fashion_plans_every_stage(tmp_path):
     for profile in ("quick", None):
         r = run("run", "moving_fashion", "--out", tmp_path / "r", "--dry-run", *(["--profile", profile] if profile else []))
         assert r.exit_code == 0, r.output
-        kinds = ["generate", "train-vae", "encode", "train-dynamics", "train-convlstm", "rollout", "report"]
+        kinds = ["generate", "train-vae", "encode", "train-dynamics", "train-dynamics", "train-convlstm", "rollout", "report"]
         lines = list(plan_lines(r.output).values())
         assert len(lines) == len(kinds) and all(v.split() == [k, "run"] for v, k in zip(lines, kinds))
