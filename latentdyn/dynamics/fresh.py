@@ -129,10 +129,15 @@ class SceneDrawer:
 
 
 class SequenceMaker:
-    """Makes (mu, logvar) float32 (S, T, d) of sequences ``ids`` under a scene seed: the scene,
-    its renderer or training sprites and the VAE loaded once (in a worker process, or here)."""
+    """Makes (mu, logvar) float32 (S, T, d) of sequences ``ids`` under a scene seed, and with
+    ``frames`` their frames (S, T, C, H, W) uint8 too (the decoder trained on predictions reads
+    them): the scene, its renderer or training sprites and the VAE loaded once (in a worker
+    process, or here)."""
 
-    def __init__(self, source: FreshSource, threads: int = 1):
+    def __init__(self, source: FreshSource, threads: int = 1, frames: bool = False):
+        if frames and source.states:
+            raise LatentdynError("fresh frames need a VAE's latents file; a file of true states has no frames to draw")
+        self.frames = frames
         self.source, self.draw = source, SceneDrawer(source, frames=not source.states)
         if source.states:
             return
@@ -144,7 +149,7 @@ class SequenceMaker:
         self.vae, vae_cfg, _ = load_vae(source.vae_run, "best", "cpu")
         self.binarize = vae_cfg.binarize
 
-    def __call__(self, seed: int, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, seed: int, ids: np.ndarray) -> tuple[np.ndarray, ...]:
         T, d = self.source.length, self.source.latent_dim
         if self.source.states:
             mu = self.draw.states(seed, ids)[..., :4].reshape(len(ids), T, -1)  # (S, T, n*4), object-major
@@ -154,14 +159,15 @@ class SequenceMaker:
         fr = self.draw.frames(seed, ids)[0]  # (S, T, H, W, C)
         mu, lv = encode_frames(self.vae, fr.reshape(-1, *fr.shape[2:]), "cpu", binarize=self.binarize,
                                precision=self.source.precision)  # (S*T, d) each
-        return mu.reshape(len(ids), T, d), lv.reshape(len(ids), T, d)
+        out = (mu.reshape(len(ids), T, d), lv.reshape(len(ids), T, d))
+        return out + (np.ascontiguousarray(fr.transpose(0, 1, 4, 2, 3)),) if self.frames else out  # (S, T, C, H, W)
 
 
 _MAKER: dict = {}  # the worker process's SequenceMaker
 
 
-def _init_worker(source: FreshSource, threads: int) -> None:
-    _MAKER["make"] = SequenceMaker(source, threads)
+def _init_worker(source: FreshSource, threads: int, frames: bool) -> None:
+    _MAKER["make"] = SequenceMaker(source, threads, frames)
 
 
 def _make(seed: int, ids: np.ndarray):
@@ -171,8 +177,8 @@ def _make(seed: int, ids: np.ndarray):
 class _Inline(cf.Executor):
     """The executor interface in this process (``workers = 0``: no overlap with training)."""
 
-    def __init__(self, source: FreshSource, threads: int):
-        self.make = SequenceMaker(source, threads)
+    def __init__(self, source: FreshSource, threads: int, frames: bool):
+        self.make = SequenceMaker(source, threads, frames)
 
     def submit(self, fn, /, *args, **kwargs) -> cf.Future:
         fut: cf.Future = cf.Future()
@@ -190,11 +196,12 @@ class FreshStream:
     ``fresh_seed(generator seed, seed, e)``, cut into blocks of ``block`` sequences. At most
     ``ahead`` blocks (default two per worker) are being made or waiting; when an epoch's last
     block is taken the next epoch's first ones are already under way. ``peak`` counts the most
-    blocks held at once (waiting, plus the one being consumed): the memory bound.
+    blocks held at once (waiting, plus the one being consumed): the memory bound. With ``frames``
+    each block also carries the sequences' frames (``SequenceMaker``).
     """
 
     def __init__(self, source: FreshSource, n: int, seed: int, workers: int = 1, block: int | None = None,
-                 ahead: int | None = None, ids: np.ndarray | None = None, threads: int = 1):
+                 ahead: int | None = None, ids: np.ndarray | None = None, threads: int = 1, frames: bool = False):
         self.source, self.seed = source, seed
         self.ids = np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids, np.int64)
         self.block = max(1, block or BLOCK_FRAMES // source.length)
@@ -204,10 +211,10 @@ class FreshStream:
         self.cursor: tuple[int, int] | None = None  # (epoch, block) to submit next
         self.peak = 0
         if workers == 0:
-            self.pool: cf.Executor = _Inline(source, threads)
+            self.pool: cf.Executor = _Inline(source, threads, frames)
         else:  # spawn: the trainer has imported torch, whose state does not survive a fork
             self.pool = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                               initargs=(source, threads))
+                                               initargs=(source, threads, frames))
 
     def ids_of(self, epoch: int, b: int) -> tuple[int, np.ndarray]:
         """(scene seed, sequence ids) of block ``b`` of epoch ``epoch``."""
@@ -227,8 +234,8 @@ class FreshStream:
             self.pending.append((e, b, self.pool.submit(_make, *self.ids_of(e, b))))
             self.cursor = (e, b + 1) if b + 1 < self.n_blocks else (e + 1, 0)
 
-    def blocks(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(mu, logvar) float32 (k, T, d) numpy blocks of epoch ``epoch``, in order."""
+    def blocks(self, epoch: int) -> Iterator[tuple[np.ndarray, ...]]:
+        """(mu, logvar) float32 (k, T, d) numpy blocks of epoch ``epoch``, in order [, frames (k, T, C, H, W)]."""
         if not self.pending or self.pending[0][:2] != (epoch, 0):
             self.start(epoch)
         for b in range(self.n_blocks):
@@ -244,28 +251,28 @@ class FreshStream:
             yield out
 
     def batches(self, epoch: int, length: int, per_seq: int, batch: int, generator, device):
-        """Training windows (B, length, d) of mu and logvar on ``device``: ``per_seq`` random windows
-        of each fresh sequence (``generator``: torch, CPU), shuffled within each block, served in
-        batches of ``batch`` (a block's last windows join the next block's; the epoch's last batch
-        may be short)."""
+        """Training windows (B, length, d) of mu and logvar on ``device`` [, with ``frames`` the windows'
+        frames (B, length, C, H, W) uint8]: ``per_seq`` random windows of each fresh sequence
+        (``generator``: torch, CPU), shuffled within each block, served in batches of ``batch`` (a
+        block's last windows join the next block's; the epoch's last batch may be short)."""
         import torch
 
         from latentdyn.dynamics.windows import gather_windows, sample_windows
 
-        carry_m = carry_v = None
-        for mu, lv in self.blocks(epoch):
-            mu, lv = torch.from_numpy(mu).to(device), torch.from_numpy(lv).to(device)  # (k, T, d)
-            seq, start = sample_windows(len(mu), mu.shape[1], length, per_seq, generator)
+        carry = None
+        for block in self.blocks(epoch):
+            parts = [torch.from_numpy(a).to(device) for a in block]  # mu, lv (k, T, d) [, frames (k, T, C, H, W)]
+            seq, start = sample_windows(len(parts[0]), parts[0].shape[1], length, per_seq, generator)
             seq, start = seq.to(device), start.to(device)
-            m, v = gather_windows(mu, seq, start, length), gather_windows(lv, seq, start, length)  # (k*per_seq, L, d)
-            if carry_m is not None:
-                m, v = torch.cat([carry_m, m]), torch.cat([carry_v, v])
-            full = len(m) - len(m) % batch
+            win = [gather_windows(a, seq, start, length) for a in parts]  # (k*per_seq, L, ...) each
+            if carry is not None:
+                win = [torch.cat([c, w]) for c, w in zip(carry, win)]
+            full = len(win[0]) - len(win[0]) % batch
             for s in range(0, full, batch):
-                yield m[s : s + batch], v[s : s + batch]
-            carry_m, carry_v = m[full:], v[full:]
-        if carry_m is not None and len(carry_m):
-            yield carry_m, carry_v
+                yield tuple(w[s : s + batch] for w in win)
+            carry = [w[full:] for w in win]
+        if carry is not None and len(carry[0]):
+            yield tuple(carry)
 
     def close(self) -> None:
         for *_, fut in self.pending:

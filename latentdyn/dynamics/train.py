@@ -57,9 +57,6 @@ def validate(cfg: TrainDynamicsConfig) -> None:
     if cfg.decoder_finetune and cfg.frame_loss_weight <= 0:
         raise LatentdynError("--decoder-finetune trains the decoder through the frame loss: also give "
                              "--frame-loss-weight > 0 and --vae RUN")
-    if cfg.decoder_finetune and cfg.fresh_sequences:
-        raise LatentdynError("--decoder-finetune needs the true frames of the file's windows; it does not work with "
-                             "--fresh-sequences yet (drop one of them)")
     if cfg.frame_loss_weight > 0 and not cfg.vae:
         raise LatentdynError(f"--frame-loss-weight {cfg.frame_loss_weight:g} needs --vae RUN, the VAE that made the "
                              "latents (in an experiment: vae = a train-vae stage)")
@@ -258,7 +255,8 @@ def _train_dynamics(cfg: TrainDynamicsConfig, run_dir: Path, resume: bool, progr
 
         DT.attach(model, vae=DT.trainable_copy(vae))
         tuned = DT.vae_record(load_checkpoint(Path(cfg.vae) / "best.pt", "vae"))
-        frames = DT.read_frames(cfg.latents, train_split, device)  # (N, T, C, H, W) uint8
+        if not cfg.fresh_sequences:  # fresh sequences bring their own frames (latentdyn.dynamics.fresh)
+            frames = DT.read_frames(cfg.latents, train_split, device)  # (N, T, C, H, W) uint8
         val_frames = DT.read_frames(cfg.latents, cfg.val_split, device) if val is not None else None
         tuned_terms = (DT.EXTRA_TERM,)
     if dist.active:  # each rank keeps its shard of the sequences
@@ -347,7 +345,8 @@ def _fresh_stream(cfg: TrainDynamicsConfig, ids, resume: bool):
     unless resuming (the resumed epoch starts it)."""
     from latentdyn.dynamics.fresh import FreshStream, fresh_source
 
-    stream = FreshStream(fresh_source(cfg.latents), cfg.fresh_sequences, cfg.seed, cfg.fresh_workers, ids=ids)
+    stream = FreshStream(fresh_source(cfg.latents), cfg.fresh_sequences, cfg.seed, cfg.fresh_workers, ids=ids,
+                         frames=cfg.decoder_finetune)
     if not resume:
         stream.start(1)
     return stream

@@ -200,3 +200,39 @@ def test_training_on_fresh_sequences_end_to_end(balls, tmp_path):
 
     assert 'src="a/open_loop_vs_sequences.png"' in S._section_dynamics(Page(tmp_path), tmp_path / "a", "a")
     assert "open_loop_vs_sequences" not in S._section_dynamics(Page(tmp_path), tmp_path / "fixed", "fixed")
+
+
+def test_fresh_frames_feed_the_decoder_trained_on_predictions(vae_latents, tmp_path):
+    """decoder_finetune with fresh sequences: each fresh window brings the frames its latents were
+    encoded from, and the tuned decoder trains on them."""
+    from latentdyn.dynamics.train import load_dynamics
+    from latentdyn.vae.encode import encode_frames
+    from latentdyn.vae.train import load_vae
+
+    cfg, d = vae_latents
+    src = F.fresh_source(d / "lat.h5")
+    mu, _, fr = F.SequenceMaker(src, frames=True)(F.fresh_seed(SEED, 0, 2), np.arange(5))
+    want = scenes.sample(cfg, F.fresh_seed(SEED, 0, 2), np.arange(5))[0]  # (5, 12, 28, 28)
+    assert fr.shape == (5, 12, 1, 28, 28) and fr.dtype == np.uint8
+    np.testing.assert_array_equal(fr[:, :, 0], want)
+    vae = load_vae(d / "vae", "best", "cpu")[0]
+    g = torch.Generator().manual_seed(0)
+    with F.FreshStream(src, 6, seed=0, workers=0, block=4, frames=True) as s:
+        batches = list(s.batches(1, 5, 2, 5, g, "cpu"))
+    assert [len(b) for b in batches] == [3] * 3 and [len(b[0]) for b in batches] == [5, 5, 2]
+    for m, _, f in batches:  # every window's latents are its own frames encoded
+        assert f.shape[1:] == (5, 1, 28, 28)
+        enc = encode_frames(vae, f.reshape(-1, 28, 28, 1).numpy(), "cpu")[0].reshape(len(f), 5, 3)
+        np.testing.assert_allclose(m.numpy(), enc, atol=1e-5)
+    with pytest.raises(LatentdynError, match="fresh frames need a VAE's latents file"):
+        F.SequenceMaker(F.FreshSource("x", {}, 20, 0, True, "", "float32", 12), frames=True)
+    run = TrainDynamicsConfig(latents=str(d / "lat.h5"), hidden=8, epochs=2, batch_size=8, context=3, horizon=4,
+                              vae=str(d / "vae"), frame_loss_weight=0.1, decoder_finetune=True, decoder_lr=1e-3,
+                              fresh_sequences=10, fresh_workers=0, device="cpu")
+    train_dynamics(run, tmp_path / "dyn", progress=False, verbose=False)
+    rows = [json.loads(x) for x in (tmp_path / "dyn" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["distinct_sequences"] for r in rows] == [10, 20]
+    assert all(r["train_recon_frame_se"] > 0 and r["train_open_loop_frame_se"] > 0 for r in rows)
+    tuned = dict(load_dynamics(tmp_path / "dyn", "best")[0].tuned_vae.named_parameters())
+    orig = dict(vae.named_parameters())
+    assert any(not torch.equal(p, orig[n]) for n, p in tuned.items() if n.startswith("decoder."))  # trained
