@@ -33,7 +33,8 @@ def plan_lines(output: str) -> dict[str, str]:
 def test_benchmark_files_load_with_openstl_protocol(name, scene, profile):
     exp = X.load_experiment(name, profile=profile)
     # the decoder trained on predictions (tune) after the predictor, then the same-budget ConvLSTM
-    assert [s.name for s in exp.stages] == STAGES[:4] + ["tune", "convlstm"] + STAGES[4:] and exp.info.name == name
+    assert [s.name for s in exp.stages] == STAGES[:4] + ["tune", "convlstm", "states", "oracle"] + STAGES[4:]
+    assert exp.info.name == name
     conv = exp.stage("convlstm")  # the same sequences, the budget of the VAE, the predictor and its fine-tune
     assert conv.refs == {"data": ["scenes"], "budget_from": ["vae", "dynamics", "tune"]}
     t, d = exp.stage("tune"), exp.stage("dynamics")  # fine-tunes the predictor (the same size), the rollout reads it
@@ -44,6 +45,10 @@ def test_benchmark_files_load_with_openstl_protocol(name, scene, profile):
     assert exp.stage("rollout").refs["dynamics"] == ["tune"]
     assert (conv.settings.context, conv.settings.horizon) == (10, 10)
     assert exp.stage("rollout").refs["pixel_baseline"] == ["convlstm"]
+    o = exp.stage("oracle")  # the state oracle: the interaction predictor on the true states, in the rollout
+    assert exp.stage("rollout").refs["oracle"] == ["oracle"] and o.refs == {"latents": ["states"]}
+    assert o.settings.cell == "interaction" and (o.settings.context, o.settings.horizon) == (10, 10)
+    assert exp.stage("states").refs == {"data": ["scenes"]}
     v, d = exp.stage("vae").settings, exp.stage("dynamics").settings  # the spatial latent and its convolutional GRU
     assert v.latent_channels > 0 and v.likelihood == "gaussian" and d.cell == "convgru" and d.latents == "encode"
     assert exp.stage("scenes").settings.scene == scene
@@ -87,7 +92,7 @@ def test_missing_mnist_leaves_its_branch_unavailable(tmp_path, monkeypatch):
     r = run("run", "moving_mnist", "--out", tmp_path / "r", "--dry-run", "--profile", "quick")
     assert r.exit_code == 0, r.output
     lines = plan_lines(r.output)
-    for name in STAGES[:-1] + ["tune", "convlstm"]:  # every stage but the report reads the sprite scenes
+    for name in STAGES[:-1] + ["tune", "convlstm", "states", "oracle"]:  # every stage but the report reads the scenes
         assert "(cannot run here: mnist is not available offline" in lines[name], lines[name]
     assert "cannot run here" not in lines["report"]
     r = run("run", "moving_mnist", "--out", tmp_path / "r", "--profile", "quick")
@@ -100,6 +105,7 @@ def test_moving_fashion_plans_every_stage(tmp_path):
     for profile in ("quick", None):
         r = run("run", "moving_fashion", "--out", tmp_path / "r", "--dry-run", *(["--profile", profile] if profile else []))
         assert r.exit_code == 0, r.output
-        kinds = ["generate", "train-vae", "encode", "train-dynamics", "train-dynamics", "train-convlstm", "rollout", "report"]
+        kinds = ["generate", "train-vae", "encode", "train-dynamics", "train-dynamics", "train-convlstm", "encode-states",
+                 "train-dynamics", "rollout", "report"]
         lines = list(plan_lines(r.output).values())
         assert len(lines) == len(kinds) and all(v.split() == [k, "run"] for v, k in zip(lines, kinds))
