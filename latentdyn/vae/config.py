@@ -46,6 +46,15 @@ class TrainVAEConfig(TrainingOptions):
     slot_dim: int = option(0, "arch slots: latent dimensions D per slot (latent_dim must equal slots x slot_dim; the "
                            "latent's shape is (slots, slot_dim), flattened object-major).", minimum=0, maximum=256,
                            why="0: no slots, the other archs' setting", key_if_set="added")
+    slot_decoder: str = option("broadcast", "arch slots: how a slot is drawn: broadcast (a per-pixel MLP over each "
+                               "pixel's position relative to the slot's, Watters et al. 2019) or sprite (a small "
+                               "convolutional decoder draws the slot's appearance as a sprite, pasted at the slot's "
+                               "position by a spatial transformer, Jaderberg et al. 2015; AIR, Eslami et al. 2016; over a "
+                               "learned background).", choices=("broadcast", "sprite"),
+                               why="broadcast: the decoder measured on three_balls", key_if_set="added")
+    sprite_scale: float = option(0.5, "slot_decoder sprite: a sprite's side as a fraction of the frame's (0.5: 32 pixels "
+                                 "of a 64 x 64 frame, a 28 x 28 digit with its margin).", minimum=0.05, maximum=1.0,
+                                 why="0.5: Moving MNIST's digits", key_if_set="added")
     beta: float = option(1.0, "Weight of the KL term (Higgins et al. 2017).", why="1 is the plain VAE", minimum=0.0)
     arch: str = option("resnet", "Encoder/decoder: tutorial (the TF CVAE tutorial, exact), mlp (2 dense layers each side), "
                        "resnet (ours) or slots (object slots: Slot Attention with slots carried frame to frame and a "
@@ -157,6 +166,8 @@ def check_slots(cfg) -> None:
     if cfg.arch != "slots":
         if K or D:
             raise LatentdynError(f"slots {K}, slot_dim {D}: object slots need arch = slots, not {cfg.arch}")
+        if getattr(cfg, "slot_decoder", "broadcast") != "broadcast":
+            raise LatentdynError(f"slot_decoder {cfg.slot_decoder}: sprites are drawn by arch = slots, not {cfg.arch}")
         return
     if K < 1 or D < 2:
         raise LatentdynError(f"arch slots needs slots >= 1 and slot_dim >= 2 (a slot's position and appearance; "

@@ -30,7 +30,11 @@ to each slot: the slot's appearance is tiled over the frame, an embedding of eac
 relative to the slot's is added (Biza et al. 2023), and a per-pixel MLP gives the likelihood's
 maps and a mask logit; the masks are a softmax over slots, and the slots' maps
 are composed through them, sum_k m_k(p) out_k(p) (Locatello et al. 2020, Sec. 2.2), into one
-output map (P * C, H, W) that the model's likelihood scores as usual.
+output map (P * C, H, W) that the model's likelihood scores as usual. With ``slot_decoder = "sprite"``
+(``SpriteDecoder``) a slot is drawn instead as a sprite whose shape does not depend on where it is:
+a small convolutional decoder draws maps and an opacity from the appearance, a spatial
+transformer (Jaderberg et al. 2015, as AIR's "what" and "where", Eslami et al. 2016) pastes them
+at the slot's position, and the opacities compose the slots over a learned background.
 
 Objective: the beta-VAE's (``latentdyn.vae.model``) with p(z) = N(0, I) over all K D dimensions,
 so beta weights every slot's KL alike and the KL is the sum of the slots'. p(x|z) is the
@@ -185,14 +189,77 @@ class SlotDecoder(nn.Module):
         return (masks * maps).sum(1)  # (B, P*C, H, W)
 
 
+class SpriteDecoder(nn.Module):
+    """z (B, K D) -> the composed output map (B, P C, H, W), each slot drawn as a sprite: a small
+    convolutional decoder turns the slot's appearance into maps and an opacity on a SPRITE x SPRITE
+    canvas, and a spatial transformer (Jaderberg et al. 2015; the "what" and "where" of AIR, Eslami
+    et al. 2016) pastes it centred on the slot's position, covering ``scale`` of the frame's side.
+    The slots' opacities a_k and a learned background weight compose them over a learned background
+    map, m_k = a_k / (sum_j a_j + w_bg): where no sprite lies, the background shows. A slot's
+    appearance does not depend on its position, so a slot that moves keeps its shape by construction."""
+
+    SPRITE = 32  # the canvas side, resampled to the sprite's size in the frame
+
+    def __init__(self, shape: tuple[int, int, int], K: int, D: int, width: int, maps: int, scale: float):
+        super().__init__()
+        C, H, W = shape
+        F = width
+        self.K, self.D, self.H, self.W, self.out, self.scale = K, D, H, W, maps * C, float(scale)
+        self.F = F
+        self.fc = nn.Sequential(nn.Linear(D - 2, 2 * F), nn.ReLU(), nn.Linear(2 * F, F * 4 * 4))
+        up = []
+        for _ in range(3):  # 4 -> 8 -> 16 -> 32
+            up += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(F, F, 3, padding=1), nn.ReLU()]
+        self.up = nn.Sequential(*up, nn.Conv2d(F, self.out + 1, 3, padding=1))
+        self.background = nn.Parameter(torch.zeros(self.out))  # the background's maps, one value per map
+        self.bg_logit = nn.Parameter(torch.tensor(-3.0))  # log w_bg: an opaque sprite (a = 1) outweighs it 20:1
+
+    def components(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z (B, K D) -> each slot's maps (B, K, P*C, H, W) and its mask (B, K, 1, H, W); the masks sum to
+        at most 1 over K, the background taking the rest (``background_mask``)."""
+        maps, alpha = self._paste(z)
+        return maps, alpha / (alpha.sum(1, keepdim=True) + self.bg_logit.exp())
+
+    def background_mask(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, K D) -> the background's share of each pixel (B, 1, H, W)."""
+        alpha = self._paste(z)[1]  # (B, K, 1, H, W)
+        w = self.bg_logit.exp()
+        return w / (alpha.sum(1) + w)
+
+    def _paste(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        B = z.shape[0]
+        K, D, H, W, s = self.K, self.D, self.H, self.W, self.scale
+        zk = z.view(B * K, D)
+        canvas = self.up(self.fc(zk[:, 2:]).view(B * K, self.F, 4, 4))  # (B*K, P*C+1, 32, 32)
+        # output pixel u (frame units, [-1, 1] at the first and last pixel centres, as ``grid``) reads the
+        # sprite at (u - p) / s: theta = [[1/s, 0, -p_x/s], [0, 1/s, -p_y/s]]
+        theta = torch.zeros(B * K, 2, 3, dtype=z.dtype, device=z.device)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1.0 / s
+        theta[:, :, 2] = -zk[:, :2] / s
+        where = nn.functional.affine_grid(theta, [B * K, 1, H, W], align_corners=True)  # (B*K, H, W, 2)
+        maps = nn.functional.grid_sample(canvas[:, :-1], where, align_corners=True)  # (B*K, P*C, H, W)
+        alpha = nn.functional.grid_sample(torch.sigmoid(canvas[:, -1:]), where, align_corners=True)  # 0 outside
+        return maps.view(B, K, self.out, H, W), alpha.view(B, K, 1, H, W)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        maps, alpha = self._paste(z)  # (B, K, P*C, H, W), (B, K, 1, H, W)
+        total = alpha.sum(1) + self.bg_logit.exp()  # (B, 1, H, W)
+        bg = self.background.view(1, -1, 1, 1).to(maps.dtype)
+        return ((alpha * maps).sum(1) + self.bg_logit.exp() * bg) / total  # (B, P*C, H, W)
+
+
 def build_slots(cfg, shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
     """The slot encoder and decoder for input (C, H, W), each wrapped in a one-module ``nn.Sequential``
     (the form ``BetaVAE`` runs its halves in)."""
     check_slots(cfg)
     w = int(cfg.width) if cfg.width else auto_slot_width(shape)
     K, D = int(cfg.slots), int(cfg.slot_dim)
-    return (nn.Sequential(SlotEncoder(shape, K, D, w)),
-            nn.Sequential(SlotDecoder(shape, K, D, w, decoder_maps(cfg.likelihood))))
+    encoder = SlotEncoder(shape, K, D, w)  # first: the order the weights draw from the seed
+    if getattr(cfg, "slot_decoder", "broadcast") == "sprite":
+        decoder: nn.Module = SpriteDecoder(shape, K, D, w, decoder_maps(cfg.likelihood), cfg.sprite_scale)
+    else:
+        decoder = SlotDecoder(shape, K, D, w, decoder_maps(cfg.likelihood))
+    return nn.Sequential(encoder), nn.Sequential(decoder)
 
 
 class SlotVAE(BetaVAE):
@@ -209,7 +276,7 @@ class SlotVAE(BetaVAE):
         return self.encoder[0]
 
     @property
-    def slot_decoder(self) -> SlotDecoder:
+    def slot_decoder(self) -> SlotDecoder | SpriteDecoder:
         return self.decoder[0]
 
     def posterior(self, x: torch.Tensor, prev: torch.Tensor | None = None):

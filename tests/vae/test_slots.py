@@ -153,10 +153,56 @@ def test_slot_options_are_refused_in_one_line():
         (dict(arch="resnet", slots=3, slot_dim=4, latent_dim=12), "object slots need arch = slots, not resnet"),
         (dict(arch="slots", slots=3, slot_dim=4, latent_dim=12, prior="flow"), "set prior = gaussian"),
         (dict(arch="slots", slots=3, slot_dim=4, latent_dim=12, latent_channels=2), "a spatial latent needs --arch resnet, not slots"),
+        (dict(arch="resnet", latent_dim=12, slot_decoder="sprite"), "slot_decoder sprite: sprites are drawn by arch = slots"),
     ]
     for kw, msg in bad:
         with pytest.raises(LatentdynError, match=msg):
             make_vae(TrainVAEConfig(likelihood="gaussian", **kw), (1, 16, 16))
+
+
+def sprite_vae(seed: int = 0, size: int = 32, scale: float = 0.5) -> SlotVAE:
+    torch.manual_seed(seed)
+    cfg = TrainVAEConfig(arch="slots", slots=K, slot_dim=D, latent_dim=K * D, width=8, likelihood="gaussian",
+                         slot_decoder="sprite", sprite_scale=scale)
+    return make_vae(cfg, (1, size, size)).eval()
+
+
+def test_sprite_decoder_pastes_a_fixed_shape_where_the_slot_is():
+    """slot_decoder = sprite: the composed image is the slots' sprites over the background; moving a
+    slot by whole pixels moves its sprite by those pixels, unchanged (its appearance does not depend on
+    its position); a slot outside the frame draws nothing; swapping slots changes nothing."""
+    from latentdyn.vae.slots import SpriteDecoder
+
+    m = sprite_vae()
+    dec = m.slot_decoder
+    assert isinstance(dec, SpriteDecoder)
+    with torch.no_grad():
+        dec.background.fill_(0.25)
+        z = torch.zeros(2, K, D)
+        z[:, :, 2:] = torch.randn(1, K, D - 2)  # the same appearances in both
+        z[:, 1:, :2] = 5.0  # slots 1 and 2 far outside the frame: only slot 0 draws
+        step = 2 / 31  # one pixel in frame units (32 pixels, centres from -1 to 1)
+        z[0, 0, :2] = torch.tensor([-6 * step, 0.0])
+        z[1, 0, :2] = torch.tensor([-6 * step + 5 * step, 3 * step])  # 5 pixels right, 3 down
+        out = m.decode(z.view(2, K * D))  # (2, 1, 32, 32)
+        maps, masks = dec.components(z.view(2, K * D))
+        bg = dec.background_mask(z.view(2, K * D))
+        assert out.shape == (2, 1, 32, 32) and maps.shape == (2, K, 1, 32, 32) and masks.shape == (2, K, 1, 32, 32)
+        assert torch.allclose(masks.sum(1) + bg, torch.ones(2, 1, 32, 32), atol=1e-6)
+        assert masks[:, 1:].abs().max() < 1e-6  # outside the frame: no light, no share
+        np.testing.assert_allclose(out[1, 0, 3 + 4 : 3 + 24, 5 + 4 : 5 + 20].numpy(), out[0, 0, 4:24, 4:20].numpy(),
+                                   atol=1e-5)  # the same sprite, moved
+        assert not torch.allclose(out[0], out[1], atol=1e-3)
+        z[:, 0, :2] = 5.0  # every slot away: the background alone
+        alone = m.decode(z.view(2, K * D))
+        assert alone.max() - alone.min() < 1e-6 and torch.allclose(alone[:, :, 0, 0], out[:, :, 0, 0], atol=1e-6)  # as in a corner
+        z2 = torch.randn(3, K * D) * 0.5
+        zp = z2.view(3, K, D)[:, [1, 2, 0]].reshape(3, K * D)
+        assert torch.allclose(m.decode(z2), m.decode(zp), atol=1e-5)
+    x = torch.rand(2, 3, 1, 32, 32)
+    loss = m.train()(x)["loss"].mean()
+    loss.backward()
+    assert m.slot_encoder.head[1].weight.grad is not None  # gradients reach the encoder through the paste
 
 
 def test_same_seed_same_weights(scene_file, tmp_path):
