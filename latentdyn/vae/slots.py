@@ -211,7 +211,10 @@ class SpriteDecoder(nn.Module):
         for _ in range(3):  # 4 -> 8 -> 16 -> 32
             up += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(F, F, 3, padding=1), nn.ReLU()]
         self.up = nn.Sequential(*up, nn.Conv2d(F, self.out + 1, 3, padding=1))
-        self.background = nn.Parameter(torch.zeros(self.out))  # the background's maps, one value per map
+        # the background's maps, one value per map, starting dark (every latentdyn scene's background: the
+        # likelihoods' means are sigmoids of their first maps, and a Gaussian's sigma small): at 0 they drew
+        # grey, and Adam's steps of about lr per step took thousands of steps to darken them
+        self.background = nn.Parameter(torch.full((self.out,), -4.0))
         self.bg_logit = nn.Parameter(torch.tensor(-3.0))  # log w_bg: an opaque sprite (a = 1) outweighs it 20:1
 
     def components(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -229,7 +232,7 @@ class SpriteDecoder(nn.Module):
     def _paste(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         B = z.shape[0]
         K, D, H, W, s = self.K, self.D, self.H, self.W, self.scale
-        zk = z.view(B * K, D)
+        zk = z.reshape(B * K, D)
         canvas = self.up(self.fc(zk[:, 2:]).view(B * K, self.F, 4, 4))  # (B*K, P*C+1, 32, 32)
         # output pixel u (frame units, [-1, 1] at the first and last pixel centres, as ``grid``) reads the
         # sprite at (u - p) / s: theta = [[1/s, 0, -p_x/s], [0, 1/s, -p_y/s]]

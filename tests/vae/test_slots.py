@@ -199,6 +199,7 @@ def test_sprite_decoder_pastes_a_fixed_shape_where_the_slot_is():
         z2 = torch.randn(3, K * D) * 0.5
         zp = z2.view(3, K, D)[:, [1, 2, 0]].reshape(3, K * D)
         assert torch.allclose(m.decode(z2), m.decode(zp), atol=1e-5)
+        assert torch.equal(m.decode(z2.t().contiguous().t()), m.decode(z2))  # a strided z, as slices give
     x = torch.rand(2, 3, 1, 32, 32)
     loss = m.train()(x)["loss"].mean()
     loss.backward()
