@@ -52,6 +52,12 @@ class TrainVAEConfig(TrainingOptions):
                                "position by a spatial transformer, Jaderberg et al. 2015; AIR, Eslami et al. 2016; over a "
                                "learned background).", choices=("broadcast", "sprite"),
                                why="broadcast: the decoder measured on three_balls", key_if_set="added")
+    slot_centroid: str = option("attention", "arch slots: where a slot moves after each attention iteration: the "
+                                "centroid of its attention (Biza et al. 2023), or of its attention times the frame's light "
+                                "(light: for light objects on a dark background, whose pixels are few; the background's "
+                                "pixels, shared among the slots, otherwise pull every slot to the frame's centre).",
+                                choices=("attention", "light"), why="attention: Invariant Slot Attention's update",
+                                key_if_set="added")
     sprite_scale: float = option(0.5, "slot_decoder sprite: a sprite's side as a fraction of the frame's (0.5: 32 pixels "
                                  "of a 64 x 64 frame, a 28 x 28 digit with its margin).", minimum=0.05, maximum=1.0,
                                  why="0.5: Moving MNIST's digits", key_if_set="added")
@@ -166,8 +172,9 @@ def check_slots(cfg) -> None:
     if cfg.arch != "slots":
         if K or D:
             raise LatentdynError(f"slots {K}, slot_dim {D}: object slots need arch = slots, not {cfg.arch}")
-        if getattr(cfg, "slot_decoder", "broadcast") != "broadcast":
-            raise LatentdynError(f"slot_decoder {cfg.slot_decoder}: sprites are drawn by arch = slots, not {cfg.arch}")
+        if getattr(cfg, "slot_decoder", "broadcast") != "broadcast" or getattr(cfg, "slot_centroid", "attention") != "attention":
+            raise LatentdynError(f"slot_decoder {cfg.slot_decoder}, slot_centroid {cfg.slot_centroid}: options of "
+                                 f"arch = slots, not {cfg.arch}")
         return
     if K < 1 or D < 2:
         raise LatentdynError(f"arch slots needs slots >= 1 and slot_dim >= 2 (a slot's position and appearance; "

@@ -64,6 +64,7 @@ CLIP = 4  # consecutive frames per training clip: the carry is trained over 3 ha
 ITERS_FIRST = 3  # attention iterations on a frame started from the learned slots (Locatello et al. 2020: 3)
 ITERS_CARRIED = 1  # on a frame started from the previous frame's slots (SAVi, Kipf et al. 2022: 1 per frame);
 # the encoder must run the count it was trained with (measured: 2 or 3 on a model trained with 1 lose every ball)
+LIGHT_FLOOR = 1e-3  # slot_centroid light: the weight of a black pixel, so a slot over darkness still has a centroid
 DELTA = 0.25  # relative positions are read in units of an eighth of the frame (Biza et al. 2023's delta)
 
 
@@ -96,9 +97,12 @@ class SlotAttention(nn.Module):
         self.gru = nn.GRUCell(dim, dim)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, dim))
 
-    def forward(self, inputs: torch.Tensor, where: torch.Tensor, slots: torch.Tensor, pos: torch.Tensor, iters: int):
+    def forward(self, inputs: torch.Tensor, where: torch.Tensor, slots: torch.Tensor, pos: torch.Tensor, iters: int,
+                light: torch.Tensor | None = None):
         """inputs (B, N, S) at positions ``where`` (N, 2); initial slots (B, K, S) at ``pos`` (B, K, 2)
-        -> slots (B, K, S), positions (B, K, 2) and the last attention (B, K, N) (shares over slots)."""
+        -> slots (B, K, S), positions (B, K, 2) and the last attention (B, K, N) (shares over slots).
+        ``light`` (B, N) > 0: the positions become the centroids of each slot's attention times the light
+        at each position (``slot_centroid = "light"``) rather than of its attention alone."""
         B, K, S = slots.shape
         x = self.norm_in(inputs)
         kx, vx = self.k(x)[:, None], self.v(x)[:, None]  # (B, 1, N, S) each
@@ -109,7 +113,11 @@ class SlotAttention(nn.Module):
             attn = torch.softmax(torch.einsum("bks,bkns->bkn", q, k) * self.scale, dim=1) + self.eps  # (B, K, N)
             w = attn / attn.sum(-1, keepdim=True)  # (B, K, N): a weighted mean over pixels
             updates = torch.einsum("bkn,bkns->bks", w, v)  # (B, K, S)
-            pos = w @ where  # (B, K, 2)
+            if light is None:
+                pos = w @ where  # (B, K, 2)
+            else:
+                wl = attn * light[:, None]  # (B, K, N)
+                pos = (wl / wl.sum(-1, keepdim=True)) @ where  # (B, K, 2): the centroid of the slot's light
             slots = self.gru(updates.reshape(B * K, S), slots.reshape(B * K, S)).view(B, K, S)
             slots = slots + self.mlp(self.norm_mlp(slots))  # (B, K, S)
         return slots, pos, attn
@@ -120,11 +128,11 @@ class SlotEncoder(nn.Module):
     then their log-variances, each flattened object-major. A slot's first two dimensions are its
     position (x, y) in [-1, 1] frame units, the other D - 2 its appearance."""
 
-    def __init__(self, shape: tuple[int, int, int], K: int, D: int, width: int):
+    def __init__(self, shape: tuple[int, int, int], K: int, D: int, width: int, light: bool = False):
         super().__init__()
         C, H, W = shape
         S = width
-        self.K, self.D, self.S = K, D, S
+        self.K, self.D, self.S, self.light = K, D, S, light
         # (B, C, H, W) -> (B, S, ceil(H/2), ceil(W/2)): features at every second pixel
         self.conv = nn.Sequential(nn.Conv2d(C, S, 5, padding=2), nn.ReLU(), nn.Conv2d(S, S, 3, 2, padding=1), nn.ReLU())
         h2, w2 = math.ceil(H / 2), math.ceil(W / 2)
@@ -153,8 +161,11 @@ class SlotEncoder(nn.Module):
         K, D = self.K, self.D
         start = self.start.expand(B, K, D) if prev is None else prev.reshape(B, K, D)  # (B, K, D)
         start = start.to(x.dtype)
+        light = None
+        if self.light:  # each feature position's light, the frame's channels averaged over its 2 x 2 pixels
+            light = nn.functional.avg_pool2d(x.mean(1, keepdim=True), 2, ceil_mode=True).flatten(1) + LIGHT_FLOOR
         slots, pos, attn = self.attention(self.features(x), self.where, self.init(start), start[..., :2],
-                                          ITERS_FIRST if prev is None else ITERS_CARRIED)  # (B, K, S), (B, K, 2)
+                                          ITERS_FIRST if prev is None else ITERS_CARRIED, light)  # (B, K, S), (B, K, 2)
         h = self.head(slots)  # (B, K, 2D)
         mu = torch.cat([pos + h[..., :2], h[..., 2:D]], -1)  # (B, K, D): position, appearance
         out = torch.cat([mu.flatten(1), h[..., D:].flatten(1)], 1)  # (B, 2 K D)
@@ -257,7 +268,8 @@ def build_slots(cfg, shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]
     check_slots(cfg)
     w = int(cfg.width) if cfg.width else auto_slot_width(shape)
     K, D = int(cfg.slots), int(cfg.slot_dim)
-    encoder = SlotEncoder(shape, K, D, w)  # first: the order the weights draw from the seed
+    encoder = SlotEncoder(shape, K, D, w, getattr(cfg, "slot_centroid", "attention") == "light")  # first: the
+    # order the weights draw from the seed
     if getattr(cfg, "slot_decoder", "broadcast") == "sprite":
         decoder: nn.Module = SpriteDecoder(shape, K, D, w, decoder_maps(cfg.likelihood), cfg.sprite_scale)
     else:

@@ -153,7 +153,7 @@ def test_slot_options_are_refused_in_one_line():
         (dict(arch="resnet", slots=3, slot_dim=4, latent_dim=12), "object slots need arch = slots, not resnet"),
         (dict(arch="slots", slots=3, slot_dim=4, latent_dim=12, prior="flow"), "set prior = gaussian"),
         (dict(arch="slots", slots=3, slot_dim=4, latent_dim=12, latent_channels=2), "a spatial latent needs --arch resnet, not slots"),
-        (dict(arch="resnet", latent_dim=12, slot_decoder="sprite"), "slot_decoder sprite: sprites are drawn by arch = slots"),
+        (dict(arch="resnet", latent_dim=12, slot_decoder="sprite"), "slot_decoder sprite, slot_centroid attention: options of arch = slots"),
     ]
     for kw, msg in bad:
         with pytest.raises(LatentdynError, match=msg):
@@ -204,6 +204,36 @@ def test_sprite_decoder_pastes_a_fixed_shape_where_the_slot_is():
     loss = m.train()(x)["loss"].mean()
     loss.backward()
     assert m.slot_encoder.head[1].weight.grad is not None  # gradients reach the encoder through the paste
+
+
+def test_light_centroids_find_light_objects_on_a_dark_frame():
+    """slot_centroid = light: a slot's position is the centroid of its attention times the light, so on a
+    dark frame with one small bright square every slot sits on the square after the first frame's
+    iterations (the attention's centroid alone sits near the frame's centre); the weights draw from the
+    seed as without the option."""
+    from latentdyn.vae.slots import SlotAttention
+
+    torch.manual_seed(0)
+    cfg = dict(arch="slots", slots=K, slot_dim=D, latent_dim=K * D, width=8, likelihood="gaussian")
+    lit = make_vae(TrainVAEConfig(slot_centroid="light", **cfg), (1, 32, 32)).eval()
+    torch.manual_seed(0)
+    plain = make_vae(TrainVAEConfig(**cfg), (1, 32, 32)).eval()
+    assert all(torch.equal(a, b) for a, b in zip(lit.state_dict().values(), plain.state_dict().values()))
+    x = torch.zeros(1, 1, 32, 32)
+    x[0, 0, 4:8, 22:26] = 1.0  # a square at pixels (22..25, 4..7): centre x = 23.5, y = 5.5 in frame units below
+    enc_l, enc_p = lit.slot_encoder, plain.slot_encoder
+    with torch.no_grad():
+        start = enc_l.start.expand(1, K, D)
+        feats = enc_l.features(x)
+        light = torch.nn.functional.avg_pool2d(x.mean(1, keepdim=True), 2, ceil_mode=True).flatten(1) + 1e-3
+        _, pos_l, _ = enc_l.attention(feats, enc_l.where, enc_l.init(start), start[..., :2], 3, light)
+        _, pos_p, _ = enc_p.attention(feats, enc_p.where, enc_p.init(start), start[..., :2], 3)
+    centre = torch.tensor([23.5 / 31 * 2 - 1, 5.5 / 31 * 2 - 1])  # the square's centre, frame units
+    assert (pos_l[0] - centre).norm(dim=-1).max() < 0.1  # every slot on the square
+    assert (pos_p[0] - centre).norm(dim=-1).min() > 0.3  # the attention alone: not there
+    assert isinstance(enc_l.attention, SlotAttention) and enc_l.light and not enc_p.light
+    mu, _ = lit.encode(x)
+    assert mu.shape == (1, K * D) and torch.isfinite(mu).all()
 
 
 def test_same_seed_same_weights(scene_file, tmp_path):
