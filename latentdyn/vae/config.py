@@ -179,6 +179,9 @@ def check_slots(cfg) -> None:
     if K < 1 or D < 2:
         raise LatentdynError(f"arch slots needs slots >= 1 and slot_dim >= 2 (a slot's position and appearance; "
                              f"got slots {K}, slot_dim {D}); e.g. slots = 4, slot_dim = 6 for three balls")
+    if getattr(cfg, "sprite_scale", 0.5) != 0.5 and getattr(cfg, "slot_decoder", "broadcast") != "sprite":
+        raise LatentdynError(f"sprite_scale {cfg.sprite_scale:g} sizes the sprites of slot_decoder = sprite; set it, or "
+                             "drop sprite_scale")
     if cfg.latent_dim != K * D:
         raise LatentdynError(f"latent_dim {cfg.latent_dim} with {K} slots of {D}: set latent_dim = {K * D} (slots x slot_dim)")
     if cfg.prior != "gaussian" or cfg.posterior != "gaussian":

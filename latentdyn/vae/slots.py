@@ -202,24 +202,21 @@ class SlotDecoder(nn.Module):
 
 class SpriteDecoder(nn.Module):
     """z (B, K D) -> the composed output map (B, P C, H, W), each slot drawn as a sprite: a small
-    convolutional decoder turns the slot's appearance into maps and an opacity on a SPRITE x SPRITE
+    convolutional decoder turns the slot's appearance into maps and an opacity on a 32 x 32
     canvas, and a spatial transformer (Jaderberg et al. 2015; the "what" and "where" of AIR, Eslami
     et al. 2016) pastes it centred on the slot's position, covering ``scale`` of the frame's side.
     The slots' opacities a_k and a learned background weight compose them over a learned background
     map, m_k = a_k / (sum_j a_j + w_bg): where no sprite lies, the background shows. A slot's
     appearance does not depend on its position, so a slot that moves keeps its shape by construction."""
 
-    SPRITE = 32  # the canvas side, resampled to the sprite's size in the frame
-
     def __init__(self, shape: tuple[int, int, int], K: int, D: int, width: int, maps: int, scale: float):
         super().__init__()
         C, H, W = shape
         F = width
-        self.K, self.D, self.H, self.W, self.out, self.scale = K, D, H, W, maps * C, float(scale)
-        self.F = F
+        self.K, self.D, self.H, self.W, self.F, self.out, self.scale = K, D, H, W, F, maps * C, float(scale)
         self.fc = nn.Sequential(nn.Linear(D - 2, 2 * F), nn.ReLU(), nn.Linear(2 * F, F * 4 * 4))
         up = []
-        for _ in range(3):  # 4 -> 8 -> 16 -> 32
+        for _ in range(3):  # a 4 x 4 seed -> the 32 x 32 canvas, resampled to the sprite's size in the frame
             up += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(F, F, 3, padding=1), nn.ReLU()]
         self.up = nn.Sequential(*up, nn.Conv2d(F, self.out + 1, 3, padding=1))
         # the background's maps, one value per map, starting dark (every latentdyn scene's background: the
@@ -230,17 +227,7 @@ class SpriteDecoder(nn.Module):
 
     def components(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z (B, K D) -> each slot's maps (B, K, P*C, H, W) and its mask (B, K, 1, H, W); the masks sum to
-        at most 1 over K, the background taking the rest (``background_mask``)."""
-        maps, alpha = self._paste(z)
-        return maps, alpha / (alpha.sum(1, keepdim=True) + self.bg_logit.exp())
-
-    def background_mask(self, z: torch.Tensor) -> torch.Tensor:
-        """z (B, K D) -> the background's share of each pixel (B, 1, H, W)."""
-        alpha = self._paste(z)[1]  # (B, K, 1, H, W)
-        w = self.bg_logit.exp()
-        return w / (alpha.sum(1) + w)
-
-    def _paste(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        at most 1 over K, the background taking the rest."""
         B = z.shape[0]
         K, D, H, W, s = self.K, self.D, self.H, self.W, self.scale
         zk = z.reshape(B * K, D)
@@ -253,13 +240,13 @@ class SpriteDecoder(nn.Module):
         where = nn.functional.affine_grid(theta, [B * K, 1, H, W], align_corners=True)  # (B*K, H, W, 2)
         maps = nn.functional.grid_sample(canvas[:, :-1], where, align_corners=True)  # (B*K, P*C, H, W)
         alpha = nn.functional.grid_sample(torch.sigmoid(canvas[:, -1:]), where, align_corners=True)  # 0 outside
-        return maps.view(B, K, self.out, H, W), alpha.view(B, K, 1, H, W)
+        alpha = alpha.view(B, K, 1, H, W)
+        return maps.view(B, K, self.out, H, W), alpha / (alpha.sum(1, keepdim=True) + self.bg_logit.exp())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        maps, alpha = self._paste(z)  # (B, K, P*C, H, W), (B, K, 1, H, W)
-        total = alpha.sum(1) + self.bg_logit.exp()  # (B, 1, H, W)
+        maps, masks = self.components(z)  # (B, K, P*C, H, W), (B, K, 1, H, W)
         bg = self.background.view(1, -1, 1, 1).to(maps.dtype)
-        return ((alpha * maps).sum(1) + self.bg_logit.exp() * bg) / total  # (B, P*C, H, W)
+        return (masks * maps).sum(1) + (1 - masks.sum(1)) * bg  # (B, P*C, H, W)
 
 
 def build_slots(cfg, shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
